@@ -1,0 +1,47 @@
+"""mlflow-sparkonnx: an MLflow flavor for Spark ML pipelines with a verified ONNX graph.
+
+Log with :func:`log_model` (also reachable as ``mlflow.sparkonnx.log_model``), serve with
+``mlflow models serve``: the pyfunc scores with onnxruntime when the graph is verified,
+with a local SparkSession otherwise.
+"""
+
+from mlflow_sparkonnx._version import __version__
+from mlflow_sparkonnx.exceptions import (
+    ArtifactIntegrityError,
+    ConversionError,
+    InvalidInputError,
+    ParityMismatchError,
+    RuntimeUnavailableError,
+    SparkOnnxError,
+    UnsupportedStageError,
+)
+from mlflow_sparkonnx.flavor import (
+    FLAVOR_NAME,
+    get_default_conda_env,
+    get_default_pip_requirements,
+    load_model,
+    load_onnx_model,
+    log_model,
+    save_model,
+)
+from mlflow_sparkonnx.pyfunc import SparkOnnxModel, _load_pyfunc
+
+__all__ = [
+    "FLAVOR_NAME",
+    "ArtifactIntegrityError",
+    "ConversionError",
+    "InvalidInputError",
+    "ParityMismatchError",
+    "RuntimeUnavailableError",
+    "SparkOnnxError",
+    "SparkOnnxModel",
+    "UnsupportedStageError",
+    "__version__",
+    "_load_pyfunc",
+    "get_default_conda_env",
+    "get_default_pip_requirements",
+    "load_model",
+    "load_onnx_model",
+    "log_model",
+    "save_model",
+]

@@ -1,0 +1,204 @@
+"""Save-time analysis: which stages run, which columns go in and out, and the ONNX verdict.
+
+``analyse`` does the work ``save_model`` needs before anything is written: it prunes the
+pipeline, types the inputs from the example, runs Spark on the parity rows, converts to
+ONNX, and verifies the graph against Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
+from mlflow_sparkonnx.convert.verify import ParityReport, verify_parity
+from mlflow_sparkonnx.exceptions import (
+    ConversionError,
+    InvalidInputError,
+    ParityMismatchError,
+    SparkOnnxError,
+    UnsupportedStageError,
+)
+from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
+from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime
+from mlflow_sparkonnx.schema import (
+    Column,
+    coerce_inputs,
+    columns_from_spark_schema,
+    spark_frame_to_pandas,
+    to_spark_frame,
+)
+from mlflow_sparkonnx.stages import (
+    default_output_columns,
+    prune_stages,
+    required_input_columns,
+    stage_columns,
+)
+
+_logger = logging.getLogger(__name__)
+
+VERIFIED = "verified"
+MISMATCH = "mismatch"
+UNSUPPORTED = "unsupported"
+FAILED = "failed"
+DISABLED = "disabled"
+
+
+@dataclass
+class Analysis:
+    """Everything save_model records about a pipeline."""
+
+    pipeline: Any
+    dropped_stages: list[Any]
+    inputs: list[Column]
+    outputs: list[Column]
+    example: pd.DataFrame
+    raw_example: pd.DataFrame
+    onnx_status: str
+    onnx_reason: str
+    graph: ConvertedGraph | None = None
+    parity: ParityReport | None = None
+    predictions: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def default_runtime(self) -> str:
+        return "onnx" if self.onnx_status == VERIFIED else "spark"
+
+
+def example_to_frames(input_example: Any, spark: Any, limit: int) -> tuple[pd.DataFrame, list[Column]]:
+    """The example's first ``limit`` rows as pandas, and its columns with Spark types."""
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+    if isinstance(input_example, SparkDataFrame):
+        limited = input_example.limit(limit)
+        first = limited.first()
+        columns = columns_from_spark_schema(limited.schema, first)
+        return spark_frame_to_pandas(limited), columns
+    if isinstance(input_example, pd.DataFrame):
+        frame = input_example.head(limit).reset_index(drop=True)
+        return frame, [_column_from_pandas(frame, name) for name in frame.columns]
+    raise TypeError(
+        "input_example must be a pandas DataFrame or a Spark DataFrame of raw input rows, "
+        f"not {type(input_example).__name__}."
+    )
+
+
+def _column_from_pandas(frame: pd.DataFrame, name: Any) -> Column:
+    series = frame[name]
+    if not isinstance(name, str):
+        raise InvalidInputError(f"Input column names must be strings; got {name!r}.")
+    if pd.api.types.is_bool_dtype(series):
+        return Column(name, "boolean")
+    if pd.api.types.is_integer_dtype(series):
+        return Column(name, "bigint")
+    if pd.api.types.is_float_dtype(series):
+        return Column(name, "double")
+    first = next((v for v in series if v is not None), None)
+    if isinstance(first, str) or first is None:
+        return Column(name, "string")
+    if hasattr(first, "toArray"):
+        return Column(name, "vector", int(first.size))
+    if hasattr(first, "__len__"):
+        if any(isinstance(x, str) for x in first):
+            return Column(name, "array<string>")
+        return Column(name, "vector", len(first))
+    raise InvalidInputError(
+        f"Input column '{name}' holds {type(first).__name__} values, which have no Spark type here."
+    )
+
+
+def analyse(
+    pipeline: Any,
+    input_example: Any,
+    *,
+    output_cols: list[str] | None,
+    onnx: str | bool,
+    target_opset: int | None,
+    parity_rows: int,
+    spark: Any,
+) -> Analysis:
+    """Prune, type, run Spark, convert and verify; never writes anything."""
+    stages = list(pipeline.stages)
+    chosen_outputs = list(output_cols) if output_cols else default_output_columns(stages)
+    if not chosen_outputs:
+        raise SparkOnnxError("Cannot tell the pipeline's output columns; pass output_cols=[...].")
+    kept, dropped = prune_stages(stages, chosen_outputs)
+    from pyspark.ml import PipelineModel
+
+    pruned = PipelineModel(stages=kept)
+
+    if input_example is None:
+        raise SparkOnnxError(
+            "input_example is required: a pandas or Spark DataFrame of raw input rows. It types "
+            "the model's inputs and supplies the rows the ONNX graph is verified on."
+        )
+    frame, example_columns = example_to_frames(input_example, spark, parity_rows)
+    required = required_input_columns(kept)
+    if required is None:
+        inputs = example_columns
+    else:
+        by_name = {c.name: c for c in example_columns}
+        absent = [name for name in required if name not in by_name]
+        if absent:
+            raise InvalidInputError(
+                f"input_example lacks the column(s) {absent} that the pipeline reads."
+            )
+        inputs = [by_name[name] for name in required]
+    coerced = coerce_inputs(frame, inputs)
+    outputs = _output_columns(pruned, coerced, inputs, chosen_outputs, spark)
+    spark_runtime = SparkRuntime(pruned, inputs, outputs, spark)
+    spark_result = spark_runtime.predict(coerced)
+    raw_example = frame[[c.name for c in inputs]]
+    analysis = Analysis(pruned, dropped, inputs, outputs, coerced, raw_example, DISABLED,
+                        "ONNX conversion disabled (onnx=False)", predictions=spark_result)
+    if onnx is False:
+        return analysis
+    _convert_and_verify(analysis, spark_result, target_opset, spark)
+    if onnx == "require" and analysis.onnx_status != VERIFIED:
+        error = ParityMismatchError if analysis.onnx_status == MISMATCH else ConversionError
+        raise error(f"onnx='require' but the ONNX graph is {analysis.onnx_status}: {analysis.onnx_reason}")
+    if analysis.onnx_status != VERIFIED:
+        _logger.warning(
+            "Saving native-only (ONNX %s): %s. The model will be served with Spark.",
+            analysis.onnx_status,
+            analysis.onnx_reason,
+        )
+    return analysis
+
+
+def _output_columns(
+    pipeline: Any, frame: pd.DataFrame, inputs: list[Column], names: list[str], spark: Any
+) -> list[Column]:
+    transformed = pipeline.transform(to_spark_frame(frame.head(1), inputs, spark))
+    available = {f.name for f in transformed.schema.fields}
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        produced = sorted({c for s in pipeline.stages for c in stage_columns(s).outputs})
+        raise SparkOnnxError(f"output_cols {unknown} are not produced by the pipeline (it produces {produced}).")
+    return columns_from_spark_schema(transformed.select(*names).schema)
+
+
+def _convert_and_verify(analysis: Analysis, spark_result: pd.DataFrame, target_opset: int | None, spark: Any) -> None:
+    try:
+        graph = convert_pipeline(analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs],
+                                 spark, target_opset)
+        onnx_runtime = OnnxRuntime(graph.model.SerializeToString(), analysis.inputs, analysis.outputs,
+                                   graph.output_names)
+        onnx_result = onnx_runtime.predict(analysis.example)
+    except UnsupportedStageError as exc:
+        analysis.onnx_status, analysis.onnx_reason = UNSUPPORTED, exc.message
+        return
+    except Exception as exc:  # an invalid graph fails at session creation or at run time
+        message = exc.message if isinstance(exc, SparkOnnxError) else f"{type(exc).__name__}: {exc}"
+        analysis.onnx_status, analysis.onnx_reason = FAILED, message.splitlines()[0][:500]
+        return
+    analysis.graph = graph
+    analysis.parity = verify_parity(spark_result, onnx_result, analysis.outputs)
+    if analysis.parity.passed:
+        analysis.onnx_status = VERIFIED
+        analysis.onnx_reason = f"all outputs agree with Spark on {analysis.parity.rows} rows"
+    else:
+        analysis.onnx_status, analysis.onnx_reason = MISMATCH, analysis.parity.describe_failure()

@@ -1,0 +1,1 @@
+"""Spark pipeline → ONNX: input types, conversion, and the parity check against Spark."""

@@ -1,0 +1,89 @@
+"""Converting a (pruned) PipelineModel to one ONNX graph with onnxmltools."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow_sparkonnx.convert.input_types import initial_types
+from mlflow_sparkonnx.convert.registry import converter_provider
+from mlflow_sparkonnx.exceptions import ConversionError, UnsupportedStageError
+from mlflow_sparkonnx.schema import Column
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ConvertedGraph:
+    """The ONNX model and, per pyfunc output column, the graph output that holds it."""
+
+    model: Any
+    output_names: dict[str, str]
+
+
+def check_supported(stages: list[Any]) -> None:
+    """Raise ``UnsupportedStageError`` naming the first stage without a converter."""
+    for position, stage in enumerate(stages):
+        if converter_provider(stage) is None:
+            raise UnsupportedStageError(
+                f"stage {position} ({type(stage).__name__}, uid {stage.uid}) has no ONNX converter"
+            )
+
+
+def convert_pipeline(
+    pipeline: Any,
+    inputs: list[Column],
+    output_cols: list[str],
+    spark: Any,
+    target_opset: int | None = None,
+) -> ConvertedGraph:
+    """Convert ``pipeline`` to ONNX with typed ``inputs`` and exactly ``output_cols`` as outputs.
+
+    onnxmltools' own printing (coefficient dumps) is captured and logged at DEBUG level.
+    """
+    from onnxmltools import convert_sparkml
+
+    check_supported(pipeline.stages)
+    captured = io.StringIO()
+    onnxmltools_logger = logging.getLogger("onnxmltools")
+    previous_level = onnxmltools_logger.level
+    onnxmltools_logger.setLevel(max(previous_level, logging.WARNING))  # per-tree INFO chatter
+    try:
+        with contextlib.redirect_stdout(captured):
+            model = convert_sparkml(
+                pipeline,
+                "sparkonnx_pipeline",
+                initial_types(inputs),
+                target_opset=target_opset,
+                spark_session=spark,
+            )
+    except Exception as exc:
+        raise ConversionError(f"onnxmltools failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        onnxmltools_logger.setLevel(previous_level)
+        if captured.getvalue():
+            _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
+    output_names = _select_outputs(model, output_cols)
+    return ConvertedGraph(model=model, output_names=output_names)
+
+
+def _select_outputs(model: Any, output_cols: list[str]) -> dict[str, str]:
+    """Make the graph's outputs exactly ``output_cols`` (exposing intermediates if needed)."""
+    import onnx
+
+    graph = model.graph
+    by_name = {o.name: o for o in graph.output}
+    missing = [c for c in output_cols if c not in by_name]
+    if missing:
+        inferred = onnx.shape_inference.infer_shapes(model)
+        known = {v.name: v for v in inferred.graph.value_info}
+        for name in missing:
+            if name not in known:
+                raise ConversionError(f"the ONNX graph does not produce the output column '{name}'")
+            by_name[name] = known[name]
+    del graph.output[:]
+    graph.output.extend(by_name[c] for c in output_cols)
+    return {c: c for c in output_cols}

@@ -1,0 +1,322 @@
+"""The ``sparkonnx`` MLflow flavor: what goes into the model directory and the MLmodel file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import yaml
+from mlflow import pyfunc
+from mlflow.models import Model, ModelInputExample, ModelSignature, infer_signature
+from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.models.utils import _save_example
+from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.utils.environment import (
+    _CONDA_ENV_FILE_NAME,
+    _CONSTRAINTS_FILE_NAME,
+    _PYTHON_ENV_FILE_NAME,
+    _REQUIREMENTS_FILE_NAME,
+    _mlflow_conda_env,
+    _process_conda_env,
+    _process_pip_requirements,
+    _PythonEnv,
+    _validate_env_arguments,
+)
+from mlflow.utils.file_utils import write_to
+from mlflow.utils.model_utils import (
+    _get_flavor_configuration,
+    _validate_and_copy_code_paths,
+)
+from mlflow.utils.requirements_utils import _get_pinned_requirement
+
+from mlflow_sparkonnx._version import __version__
+from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum, zip_directory
+from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
+
+_logger = logging.getLogger(__name__)
+
+FLAVOR_NAME = "sparkonnx"
+NATIVE_MODEL_FILE = "sparkml.zip"
+ONNX_MODEL_FILE = "model.onnx"
+DEFAULT_PARITY_ROWS = 300
+#: Rows of the input example stored as MLflow's ``input_example.json``.
+STORED_EXAMPLE_ROWS = 5
+_ONNX_CHOICES = ("auto", "require", False)
+
+
+def get_default_pip_requirements(include_pyspark: bool = False) -> list[str]:
+    """Requirements to serve a model; pyspark only for a model without a verified graph."""
+    packages = ["mlflow", "onnx", "onnxruntime", "numpy", "pandas"]
+    if include_pyspark:
+        packages.append("pyspark")
+    return [_get_pinned_requirement(p) for p in packages] + [f"mlflow-sparkonnx=={__version__}"]
+
+
+def get_default_conda_env(include_pyspark: bool = False) -> dict[str, Any]:
+    """The conda environment MLflow writes next to the model."""
+    return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements(include_pyspark))
+
+
+def save_model(
+    spark_model: Any,
+    path: str,
+    *,
+    input_example: Any = None,
+    signature: ModelSignature | None = None,
+    output_cols: list[str] | None = None,
+    onnx: str | bool = "auto",
+    target_opset: int | None = None,
+    parity_rows: int = DEFAULT_PARITY_ROWS,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    conda_env: Any = None,
+    code_paths: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    mlflow_model: Model | None = None,
+) -> None:
+    """Save a fitted Spark ML model with its zipped native form and, if verified, an ONNX graph.
+
+    ``input_example`` (pandas or Spark DataFrame of raw input rows) types the inputs and gives
+    the parity rows (its first ``parity_rows``). ``onnx="auto"`` keeps a verified graph and
+    otherwise saves native-only with a warning; ``"require"`` raises instead; ``False`` skips
+    conversion. Nothing is left at ``path`` if saving fails.
+    """
+    from mlflow_sparkonnx.conversion import analyse
+    from mlflow_sparkonnx.runtimes.spark_runtime import get_or_create_spark
+    from mlflow_sparkonnx.stages import as_pipeline_model
+
+    if onnx not in _ONNX_CHOICES:
+        raise SparkOnnxError(f"onnx must be one of 'auto', 'require' or False, not {onnx!r}.")
+    if parity_rows < 1:
+        raise SparkOnnxError(f"parity_rows must be at least 1, not {parity_rows}.")
+    _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
+    path = os.path.abspath(path)
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise SparkOnnxError(f"Path '{path}' already exists and is not empty.")
+
+    pipeline = as_pipeline_model(spark_model)
+    spark = get_or_create_spark()
+    analysis = analyse(
+        pipeline,
+        input_example,
+        output_cols=output_cols,
+        onnx=onnx,
+        target_opset=target_opset,
+        parity_rows=parity_rows,
+        spark=spark,
+    )
+
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.sparkonnx-", dir=parent)
+    try:
+        _write_model_dir(
+            staging,
+            pipeline,
+            analysis,
+            mlflow_model=mlflow_model or Model(),
+            signature=signature,
+            code_paths=code_paths,
+            metadata=metadata,
+            env=(conda_env, pip_requirements, extra_pip_requirements),
+        )
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty, checked above
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _logger.info(
+        "Saved %s: ONNX %s (%s); default runtime %s.",
+        path,
+        analysis.onnx_status,
+        analysis.onnx_reason,
+        analysis.default_runtime,
+    )
+
+
+def _write_model_dir(
+    path: str,
+    pipeline: Any,
+    analysis: Any,
+    *,
+    mlflow_model: Model,
+    signature: ModelSignature | None,
+    code_paths: list[str] | None,
+    metadata: dict[str, Any] | None,
+    env: tuple[Any, Any, Any],
+) -> None:
+    import onnx as onnx_lib
+
+    native_dir = tempfile.mkdtemp(prefix="sparkonnx-native-")
+    try:
+        pipeline.write().overwrite().save(f"file://{native_dir}/model")
+        zip_directory(os.path.join(native_dir, "model"), os.path.join(path, NATIVE_MODEL_FILE))
+    finally:
+        shutil.rmtree(native_dir, ignore_errors=True)
+    verified = analysis.onnx_status == "verified"
+    if verified:
+        onnx_lib.save_model(analysis.graph.model, os.path.join(path, ONNX_MODEL_FILE))
+
+    code_dir_subpath = _validate_and_copy_code_paths(code_paths, path)
+    example = analysis.raw_example.head(STORED_EXAMPLE_ROWS)
+    if signature is None:
+        signature = infer_signature(example, analysis.predictions.head(STORED_EXAMPLE_ROWS))
+    mlflow_model.signature = signature
+    _save_example(mlflow_model, _json_friendly(example), path)
+    if metadata is not None:
+        mlflow_model.metadata = metadata
+
+    pyfunc.add_to_model(
+        mlflow_model,
+        loader_module="mlflow_sparkonnx",
+        data=".",
+        code=code_dir_subpath,
+        conda_env=_CONDA_ENV_FILE_NAME,
+        python_env=_PYTHON_ENV_FILE_NAME,
+        model_config={"runtime": "auto", "spark_conf": {}},
+    )
+    mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **flavor_config(pipeline, analysis, path))
+    mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+    _write_environment(path, env, include_pyspark=not verified)
+
+
+def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
+    """The ``sparkonnx`` block of MLmodel."""
+    from mlflow_sparkonnx.stages import stage_names
+
+    verified = analysis.onnx_status == "verified"
+    return {
+        "sparkonnx_version": __version__,
+        **_library_versions(),
+        "native_model": NATIVE_MODEL_FILE,
+        "native_model_sha256": sha256_of(os.path.join(path, NATIVE_MODEL_FILE)),
+        "onnx_model": ONNX_MODEL_FILE if verified else None,
+        "onnx_model_sha256": sha256_of(os.path.join(path, ONNX_MODEL_FILE)) if verified else None,
+        "stages": stage_names(analysis.pipeline.stages),
+        "stage_uids": [s.uid for s in analysis.pipeline.stages],
+        "dropped_stages": stage_names(analysis.dropped_stages),
+        "inputs": [c.to_dict() for c in analysis.inputs],
+        "outputs": [c.to_dict() for c in analysis.outputs],
+        "onnx_outputs": analysis.graph.output_names if verified else None,
+        "onnx_status": analysis.onnx_status,
+        "onnx_reason": analysis.onnx_reason,
+        "parity": analysis.parity.to_dict() if analysis.parity else None,
+        "default_runtime": analysis.default_runtime,
+    }
+
+
+def _library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("pyspark", "onnx", "onnxruntime", "onnxmltools"):
+        try:
+            versions[f"{package}_version"] = version(package)
+        except PackageNotFoundError:
+            versions[f"{package}_version"] = None
+    return versions
+
+
+def _json_friendly(frame: Any) -> Any:
+    """Vectors as plain lists, so MLflow can store the example as JSON."""
+    return frame.map(lambda v: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+
+
+def _write_environment(path: str, env: tuple[Any, Any, Any], include_pyspark: bool) -> None:
+    conda_env, pip_requirements, extra_pip_requirements = env
+    if conda_env is None:
+        default_reqs = get_default_pip_requirements(include_pyspark) if pip_requirements is None else None
+        conda_env, pip_requirements, pip_constraints = _process_pip_requirements(
+            default_reqs, pip_requirements, extra_pip_requirements
+        )
+    else:
+        conda_env, pip_requirements, pip_constraints = _process_conda_env(conda_env)
+    with open(os.path.join(path, _CONDA_ENV_FILE_NAME), "w") as f:
+        yaml.safe_dump(conda_env, stream=f, default_flow_style=False)
+    if pip_constraints:
+        write_to(os.path.join(path, _CONSTRAINTS_FILE_NAME), "\n".join(pip_constraints))
+    write_to(os.path.join(path, _REQUIREMENTS_FILE_NAME), "\n".join(pip_requirements))
+    _PythonEnv.current().to_yaml(os.path.join(path, _PYTHON_ENV_FILE_NAME))
+
+
+def log_model(
+    spark_model: Any,
+    name: str | None = None,
+    *,
+    registered_model_name: str | None = None,
+    await_registration_for: int = 300,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
+    model_id: str | None = None,
+    **save_kwargs: Any,
+) -> Any:
+    """Log a Spark ML model as a sparkonnx model in the active run; returns a ``ModelInfo``.
+
+    Takes every ``save_model`` argument; ``registered_model_name`` also registers a version.
+    """
+    import mlflow_sparkonnx
+
+    return Model.log(
+        artifact_path=None,
+        name=name,
+        flavor=mlflow_sparkonnx,
+        spark_model=spark_model,
+        registered_model_name=registered_model_name,
+        await_registration_for=await_registration_for,
+        params=params,
+        tags=tags,
+        model_type=model_type,
+        step=step,
+        model_id=model_id,
+        **save_kwargs,
+    )
+
+
+def read_flavor(local_path: str) -> dict[str, Any]:
+    """The ``sparkonnx`` block of a downloaded model's MLmodel."""
+    return _get_flavor_configuration(model_path=local_path, flavor_name=FLAVOR_NAME)
+
+
+def extract_native_model(local_path: str, conf: dict[str, Any]) -> str:
+    """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory."""
+    from mlflow_sparkonnx.artifacts import extract_zip
+
+    archive = os.path.join(local_path, conf["native_model"])
+    verify_checksum(archive, conf.get("native_model_sha256"))
+    target = tempfile.mkdtemp(prefix="sparkonnx-native-")
+    extract_zip(archive, target)
+    return target
+
+
+def load_model(model_uri: str, dst_path: str | None = None) -> Any:
+    """Load the native ``PipelineModel`` (needs pyspark and Java)."""
+    from mlflow_sparkonnx.runtimes.spark_runtime import get_or_create_spark
+
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
+    conf = read_flavor(local_path)
+    get_or_create_spark()
+    from pyspark.ml import PipelineModel
+
+    return PipelineModel.load(f"file://{extract_native_model(local_path, conf)}")
+
+
+def load_onnx_model(model_uri: str) -> Any:
+    """Load the verified ONNX graph as an ``onnx.ModelProto``."""
+    import onnx
+
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri)
+    conf = read_flavor(local_path)
+    if conf.get("onnx_status") != "verified" or not conf.get("onnx_model"):
+        raise RuntimeUnavailableError(
+            f"Model '{model_uri}' has no verified ONNX graph (status {conf.get('onnx_status')}: "
+            f"{conf.get('onnx_reason')})."
+        )
+    onnx_path = os.path.join(local_path, conf["onnx_model"])
+    verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
+    return onnx.load(onnx_path)

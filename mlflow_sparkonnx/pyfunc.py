@@ -1,0 +1,114 @@
+"""The pyfunc wrapper: picks a runtime at load time and scores pandas frames with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import pandas as pd
+
+from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
+from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.schema import Column, coerce_inputs
+
+_logger = logging.getLogger(__name__)
+
+RUNTIME_ENV_VAR = "MLFLOW_SPARKONNX_RUNTIME"
+RUNTIMES = ("auto", "onnx", "spark")
+
+
+def choose_runtime(conf: dict[str, Any], model_config: dict[str, Any] | None) -> str:
+    """``model_config["runtime"]`` > ``MLFLOW_SPARKONNX_RUNTIME`` > ``auto``, resolved to a runtime."""
+    requested = (model_config or {}).get("runtime") or "auto"
+    if requested == "auto":
+        requested = os.environ.get(RUNTIME_ENV_VAR, "").strip().lower() or "auto"
+    if requested not in RUNTIMES:
+        raise SparkOnnxError(f"Unknown runtime {requested!r}: choose one of {', '.join(RUNTIMES)}.")
+    verified = conf.get("onnx_status") == "verified"
+    if requested == "onnx" and not verified:
+        raise RuntimeUnavailableError(
+            f"runtime='onnx' was requested but this model has no verified ONNX graph "
+            f"(status {conf.get('onnx_status')}: {conf.get('onnx_reason')}). Use runtime='spark'."
+        )
+    if requested == "auto":
+        if not verified:
+            return "spark"
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            _logger.warning("onnxruntime is not importable; falling back to the Spark runtime.")
+            return "spark"
+        return "onnx"
+    return requested
+
+
+class SparkOnnxModel:
+    """A loaded sparkonnx model: ``predict(pandas.DataFrame) -> pandas.DataFrame``.
+
+    ``runtime`` says which runtime answers ("onnx" or "spark").
+    """
+
+    def __init__(self, local_path: str, model_config: dict[str, Any] | None = None) -> None:
+        conf = read_flavor(local_path)
+        self.flavor_conf = conf
+        self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
+        self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
+        self.runtime = choose_runtime(conf, model_config)
+        if self.runtime == "onnx":
+            self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
+        else:
+            spark_conf = (model_config or {}).get("spark_conf") or {}
+            self._runtime = _load_spark_runtime(local_path, conf, self.inputs, self.outputs, spark_conf)
+        _logger.info("sparkonnx model at %s scores with the %s runtime.", local_path, self.runtime)
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Score a frame by column name; extra columns are ignored."""
+        frame = coerce_inputs(_as_frame(model_input), self.inputs)
+        return self._runtime.predict(frame)
+
+    def get_raw_model(self) -> Any:
+        """The runtime object (``OnnxRuntime`` or ``SparkRuntime``)."""
+        return self._runtime
+
+
+def _as_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    if isinstance(model_input, dict):
+        return pd.DataFrame({k: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else [v]
+                             for k, v in model_input.items()})
+    if isinstance(model_input, list) and all(isinstance(r, dict) for r in model_input):
+        return pd.DataFrame(model_input)
+    return model_input
+
+
+def _load_onnx_runtime(local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]) -> Any:
+    from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
+
+    onnx_path = os.path.join(local_path, conf["onnx_model"])
+    verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
+    with open(onnx_path, "rb") as f:
+        return OnnxRuntime(f.read(), inputs, outputs, conf["onnx_outputs"])
+
+
+def _load_spark_runtime(
+    local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column], spark_conf: dict[str, str]
+) -> Any:
+    from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime, get_or_create_spark
+
+    spark = get_or_create_spark(spark_conf)
+    from pyspark.ml import PipelineModel
+
+    from mlflow_sparkonnx.stages import as_pipeline_model
+
+    native = PipelineModel.load(f"file://{extract_native_model(local_path, conf)}")
+    by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
+    pipeline = PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
+    return SparkRuntime(pipeline, inputs, outputs, spark)
+
+
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> SparkOnnxModel:
+    """MLflow's pyfunc entry point (``loader_module: mlflow_sparkonnx``)."""
+    return SparkOnnxModel(os.path.normpath(path), model_config)

@@ -1,0 +1,51 @@
+"""What every runtime shares: the interface and the output format."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.schema import Column
+
+
+class Runtime(Protocol):
+    """Scores a frame already coerced to the model's input columns."""
+
+    name: str
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One row out per row in, columns as recorded at save time."""
+        ...
+
+
+def format_outputs(raw: dict[str, Any], outputs: list[Column], n_rows: int) -> pd.DataFrame:
+    """Turn per-column raw values into the frame both runtimes return.
+
+    Numbers become float64; strings stay Python strings; vectors and arrays become lists
+    (of floats, or of strings) per row.
+    """
+    data = {}
+    for col in outputs:
+        values = raw[col.name]
+        if col.is_numeric:
+            data[col.name] = np.asarray(values, dtype="float64").reshape(n_rows)
+        elif col.spark_type == "string":
+            flat = np.asarray(values, dtype=object).reshape(n_rows)
+            data[col.name] = pd.Series([None if _missing(v) else str(v) for v in flat], dtype=object)
+        elif col.spark_type == "array<string>":
+            data[col.name] = pd.Series(
+                [None if _missing(row) else [str(x) for x in row] for row in values], dtype=object
+            )
+        else:
+            data[col.name] = pd.Series(
+                [None if _missing(row) else np.asarray(row, dtype="float64").tolist() for row in values],
+                dtype=object,
+            )
+    return pd.DataFrame(data, columns=[c.name for c in outputs], index=pd.RangeIndex(n_rows))
+
+
+def _missing(value: Any) -> bool:
+    """A null cell: ``None``, or the NaN pandas puts in rows Spark dropped."""
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -1,0 +1,74 @@
+"""Scoring with onnxruntime: no JVM, no pyspark."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.runtimes.base import format_outputs
+from mlflow_sparkonnx.schema import Column
+
+_NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": object,
+}
+
+
+class OnnxRuntime:
+    """Runs the verified ONNX graph on pandas frames."""
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        model_bytes: bytes,
+        inputs: list[Column],
+        outputs: list[Column],
+        onnx_output_names: dict[str, str],
+    ) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {c.name: c for c in inputs}
+        self._graph_inputs = [(i.name, i.type) for i in self._session.get_inputs()]
+        self._outputs = outputs
+        self._fetch = [onnx_output_names[c.name] for c in outputs]
+        self._lock = threading.Lock()
+
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The graph's input tensors for a coerced frame."""
+        feeds = {}
+        for name, tensor_type in self._graph_inputs:
+            dtype = _NUMPY_TYPES[tensor_type]
+            series = frame[name]
+            if self._inputs[name].is_sequence:
+                rows = [np.asarray(v, dtype=dtype) for v in series]
+                width = max((len(r) for r in rows), default=0)
+                array = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
+            else:
+                array = series.to_numpy().astype(dtype).reshape(-1, 1)
+            feeds[name] = array
+        return feeds
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        """Raw ``InferenceSession.run`` on prebuilt feeds."""
+        return self._session.run(self._fetch, feeds)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        n_rows = len(frame)
+        if n_rows == 0:
+            return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
+        results = self.run_feeds(self.feeds(frame))
+        raw = {col.name: result for col, result in zip(self._outputs, results)}
+        return format_outputs(raw, self._outputs, n_rows)

@@ -1,0 +1,187 @@
+"""Input and output columns: their recorded types, and turning caller frames into them.
+
+A column's ``spark_type`` is Spark's ``simpleString`` (``double``, ``int``, ``string``,
+``array<string>``) or ``vector`` for ``pyspark.ml.linalg`` vectors. The same record drives
+the ONNX input types at save time and input validation in both runtimes at predict time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.exceptions import InvalidInputError
+
+NUMERIC_TYPES = frozenset({"tinyint", "smallint", "int", "bigint", "float", "double", "boolean"})
+INTEGRAL_TYPES = frozenset({"tinyint", "smallint", "int", "bigint"})
+_SEQUENCE_TYPES = ("vector", "array<")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One named column and its Spark type (``size`` is a vector's length, if known)."""
+
+    name: str
+    spark_type: str
+    size: int | None = None
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.spark_type in NUMERIC_TYPES
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.spark_type.startswith(_SEQUENCE_TYPES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Column:
+        return cls(name=data["name"], spark_type=data["spark_type"], size=data.get("size"))
+
+
+def columns_from_spark_schema(schema: Any, first_row: Any = None) -> list[Column]:
+    """Columns for a Spark ``StructType``; vector sizes are read from ``first_row`` when given."""
+    from pyspark.ml.linalg import VectorUDT
+
+    columns = []
+    for field in schema.fields:
+        if isinstance(field.dataType, VectorUDT):
+            vector = first_row[field.name] if first_row is not None else None
+            size = int(vector.size) if vector is not None else None
+            columns.append(Column(field.name, "vector", size))
+        else:
+            columns.append(Column(field.name, field.dataType.simpleString()))
+    return columns
+
+
+def to_spark_frame(frame: pd.DataFrame, columns: list[Column], spark: Any) -> Any:
+    """A Spark DataFrame holding ``frame``'s rows with exactly the recorded column types."""
+    from pyspark.ml.linalg import DenseVector, VectorUDT
+    from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+
+    fields = []
+    converters = []
+    for col in columns:
+        if col.spark_type == "vector":
+            fields.append(StructField(col.name, VectorUDT(), True))
+            converters.append(lambda v: None if v is None else DenseVector(v))
+        else:
+            data_type = _parse_datatype_string(col.spark_type)
+            fields.append(StructField(col.name, data_type, True))
+            converters.append(_python_scalar_converter(col))
+    names = [c.name for c in columns]
+    rows = [
+        tuple(convert(value) for convert, value in zip(converters, row))
+        for row in frame[names].itertuples(index=False, name=None)
+    ]
+    return spark.createDataFrame(rows, schema=StructType(fields))
+
+
+def _python_scalar_converter(col: Column) -> Any:
+    def is_missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and np.isnan(v))
+
+    if col.spark_type in INTEGRAL_TYPES:
+        return lambda v: None if is_missing(v) else int(v)
+    if col.spark_type == "boolean":
+        return lambda v: None if is_missing(v) else bool(v)
+    if col.is_numeric:
+        return lambda v: None if v is None else float(v)
+    if col.is_sequence:
+        return lambda v: None if v is None else list(v)
+    return lambda v: v
+
+
+def coerce_inputs(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
+    """Select and cast the caller's columns to the recorded types; extra columns are ignored.
+
+    Numbers (int, bool, float, numeric strings are refused) become float64; string columns
+    must hold strings; sequence columns hold lists or arrays. Raises ``InvalidInputError``
+    naming the column and the problem.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInputError(
+            f"Expected a pandas DataFrame with columns {[c.name for c in columns]}, "
+            f"got {type(frame).__name__}."
+        )
+    missing = [c for c in columns if c.name not in frame.columns]
+    if missing:
+        described = ", ".join(f"'{c.name}' ({c.spark_type})" for c in missing)
+        raise InvalidInputError(f"Missing input column(s): {described}.")
+    coerced = {}
+    for col in columns:
+        series = frame[col.name]
+        if col.is_numeric:
+            coerced[col.name] = _as_float(series, col)
+        elif col.spark_type == "string":
+            coerced[col.name] = _as_strings(series, col)
+        else:
+            coerced[col.name] = _as_sequences(series, col)
+    return pd.DataFrame(coerced, index=pd.RangeIndex(len(frame)))
+
+
+def _as_float(series: pd.Series, col: Column) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64").reset_index(drop=True)
+    values = []
+    for position, value in enumerate(series):
+        if value is None or isinstance(value, (bool, int, float, np.number)):
+            values.append(np.nan if value is None else float(value))
+        else:
+            raise InvalidInputError(
+                f"Column '{col.name}' must be numeric ({col.spark_type}) but row {position} "
+                f"holds {type(value).__name__} {value!r}."
+            )
+    return pd.Series(values, dtype="float64")
+
+
+def _as_strings(series: pd.Series, col: Column) -> pd.Series:
+    for position, value in enumerate(series):
+        if not isinstance(value, str):
+            problem = "a null" if value is None or value is pd.NA else (
+                f"{type(value).__name__} {value!r}"
+            )
+            if isinstance(value, float) and np.isnan(value):
+                problem = "a null (NaN)"
+            raise InvalidInputError(
+                f"Column '{col.name}' must hold strings but row {position} holds {problem}."
+            )
+    return pd.Series(list(series), dtype=object)
+
+
+def _as_sequences(series: pd.Series, col: Column) -> pd.Series:
+    values = []
+    for position, value in enumerate(series):
+        if hasattr(value, "toArray"):
+            value = value.toArray()
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            raise InvalidInputError(
+                f"Column '{col.name}' must hold a list per row ({col.spark_type}) but row "
+                f"{position} holds {type(value).__name__}."
+            )
+        if col.size is not None and len(value) != col.size:
+            raise InvalidInputError(
+                f"Column '{col.name}' must hold vectors of length {col.size} but row "
+                f"{position} has length {len(value)}."
+            )
+        values.append(list(value))
+    return pd.Series(values, dtype=object)
+
+
+def spark_frame_to_pandas(spark_frame: Any) -> pd.DataFrame:
+    """Collect a Spark DataFrame; vectors become lists of floats."""
+    rows = spark_frame.collect()
+    names = spark_frame.columns
+    data = {name: [_plain(row[name]) for row in rows] for name in names}
+    return pd.DataFrame(data, columns=names)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "toArray"):
+        return value.toArray().tolist()
+    return value
