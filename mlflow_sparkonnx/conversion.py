@@ -143,17 +143,24 @@ def analyse(
         by_name = {c.name: c for c in example_columns}
         absent = [name for name in required if name not in by_name]
         if absent:
-            raise InvalidInputError(
-                f"input_example lacks the column(s) {absent} that the pipeline reads."
-            )
+            raise InvalidInputError(f"input_example lacks the column(s) {absent} that the pipeline reads.")
         inputs = [by_name[name] for name in required]
     coerced = coerce_inputs(frame, inputs)
     outputs = _output_columns(pruned, coerced, inputs, chosen_outputs, spark)
     spark_runtime = SparkRuntime(pruned, inputs, outputs, spark)
     spark_result = spark_runtime.predict(coerced)
     raw_example = frame[[c.name for c in inputs]]
-    analysis = Analysis(pruned, dropped, inputs, outputs, coerced, raw_example, DISABLED,
-                        "ONNX conversion disabled (onnx=False)", predictions=spark_result)
+    analysis = Analysis(
+        pruned,
+        dropped,
+        inputs,
+        outputs,
+        coerced,
+        raw_example,
+        DISABLED,
+        "ONNX conversion disabled (onnx=False)",
+        predictions=spark_result,
+    )
     if onnx is False:
         return analysis
     _convert_and_verify(analysis, spark_result, target_opset, spark)
@@ -177,16 +184,22 @@ def _output_columns(
     unknown = [n for n in names if n not in available]
     if unknown:
         produced = sorted({c for s in pipeline.stages for c in stage_columns(s).outputs})
-        raise SparkOnnxError(f"output_cols {unknown} are not produced by the pipeline (it produces {produced}).")
+        raise SparkOnnxError(
+            f"output_cols {unknown} are not produced by the pipeline (it produces {produced})."
+        )
     return columns_from_spark_schema(transformed.select(*names).schema)
 
 
-def _convert_and_verify(analysis: Analysis, spark_result: pd.DataFrame, target_opset: int | None, spark: Any) -> None:
+def _convert_and_verify(
+    analysis: Analysis, spark_result: pd.DataFrame, target_opset: int | None, spark: Any
+) -> None:
     try:
-        graph = convert_pipeline(analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs],
-                                 spark, target_opset)
-        onnx_runtime = OnnxRuntime(graph.model.SerializeToString(), analysis.inputs, analysis.outputs,
-                                   graph.output_names)
+        graph = convert_pipeline(
+            analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs], spark, target_opset
+        )
+        onnx_runtime = OnnxRuntime(
+            graph.model.SerializeToString(), analysis.inputs, analysis.outputs, graph.output_names
+        )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:
         analysis.onnx_status, analysis.onnx_reason = UNSUPPORTED, exc.message

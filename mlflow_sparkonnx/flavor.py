@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from mlflow import pyfunc
-from mlflow.models import Model, ModelInputExample, ModelSignature, infer_signature
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.models.utils import _save_example
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri

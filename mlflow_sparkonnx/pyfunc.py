@@ -77,14 +77,20 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
     if isinstance(model_input, pd.DataFrame):
         return model_input
     if isinstance(model_input, dict):
-        return pd.DataFrame({k: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else [v]
-                             for k, v in model_input.items()})
+        return pd.DataFrame(
+            {
+                k: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else [v]
+                for k, v in model_input.items()
+            }
+        )
     if isinstance(model_input, list) and all(isinstance(r, dict) for r in model_input):
         return pd.DataFrame(model_input)
     return model_input
 
 
-def _load_onnx_runtime(local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]) -> Any:
+def _load_onnx_runtime(
+    local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+) -> Any:
     from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
 
     onnx_path = os.path.join(local_path, conf["onnx_model"])
@@ -94,7 +100,11 @@ def _load_onnx_runtime(local_path: str, conf: dict[str, Any], inputs: list[Colum
 
 
 def _load_spark_runtime(
-    local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column], spark_conf: dict[str, str]
+    local_path: str,
+    conf: dict[str, Any],
+    inputs: list[Column],
+    outputs: list[Column],
+    spark_conf: dict[str, str],
 ) -> Any:
     from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime, get_or_create_spark
 

@@ -76,7 +76,7 @@ def to_spark_frame(frame: pd.DataFrame, columns: list[Column], spark: Any) -> An
             converters.append(_python_scalar_converter(col))
     names = [c.name for c in columns]
     rows = [
-        tuple(convert(value) for convert, value in zip(converters, row))
+        tuple(convert(value) for convert, value in zip(converters, row, strict=True))
         for row in frame[names].itertuples(index=False, name=None)
     ]
     return spark.createDataFrame(rows, schema=StructType(fields))
@@ -143,9 +143,7 @@ def _as_float(series: pd.Series, col: Column) -> pd.Series:
 def _as_strings(series: pd.Series, col: Column) -> pd.Series:
     for position, value in enumerate(series):
         if not isinstance(value, str):
-            problem = "a null" if value is None or value is pd.NA else (
-                f"{type(value).__name__} {value!r}"
-            )
+            problem = "a null" if value is None or value is pd.NA else (f"{type(value).__name__} {value!r}")
             if isinstance(value, float) and np.isnan(value):
                 problem = "a null (NaN)"
             raise InvalidInputError(

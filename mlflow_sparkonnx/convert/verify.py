@@ -65,7 +65,9 @@ class ParityReport:
         }
 
 
-def verify_parity(spark_result: pd.DataFrame, onnx_result: pd.DataFrame, outputs: list[Column]) -> ParityReport:
+def verify_parity(
+    spark_result: pd.DataFrame, onnx_result: pd.DataFrame, outputs: list[Column]
+) -> ParityReport:
     """Compare the two runtimes' formatted outputs column by column."""
     report = ParityReport(rows=len(spark_result))
     for col in outputs:
@@ -76,7 +78,7 @@ def verify_parity(spark_result: pd.DataFrame, onnx_result: pd.DataFrame, outputs
 def _compare(expected: pd.Series, actual: pd.Series, col: Column) -> OutputParity:
     if col.is_numeric or (col.is_sequence and col.spark_type != "array<string>"):
         return _compare_numbers(expected, actual)
-    mismatches = [i for i, (e, a) in enumerate(zip(expected, actual)) if e != a]
+    mismatches = [i for i, (e, a) in enumerate(zip(expected, actual, strict=True)) if e != a]
     return OutputParity(
         max_abs_diff=float("nan") if mismatches else 0.0,
         max_rel_diff=float("nan") if mismatches else 0.0,
@@ -88,7 +90,7 @@ def _compare(expected: pd.Series, actual: pd.Series, col: Column) -> OutputParit
 def _compare_numbers(expected: pd.Series, actual: pd.Series) -> OutputParity:
     max_abs = max_rel = 0.0
     mismatches: list[int] = []
-    for row, (e, a) in enumerate(zip(expected, actual)):
+    for row, (e, a) in enumerate(zip(expected, actual, strict=True)):
         if e is None or a is None:
             if (e is None) != (a is None):
                 mismatches.append(row)

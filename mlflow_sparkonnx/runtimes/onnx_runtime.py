@@ -70,5 +70,5 @@ class OnnxRuntime:
         if n_rows == 0:
             return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
         results = self.run_feeds(self.feeds(frame))
-        raw = {col.name: result for col, result in zip(self._outputs, results)}
+        raw = {col.name: result for col, result in zip(self._outputs, results, strict=True)}
         return format_outputs(raw, self._outputs, n_rows)
