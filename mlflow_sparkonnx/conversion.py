@@ -165,7 +165,9 @@ def analyse(
         return analysis
     _convert_and_verify(analysis, spark_result, target_opset, spark)
     if onnx == "require" and analysis.onnx_status != VERIFIED:
-        error = ParityMismatchError if analysis.onnx_status == MISMATCH else ConversionError
+        error = {MISMATCH: ParityMismatchError, UNSUPPORTED: UnsupportedStageError}.get(
+            analysis.onnx_status, ConversionError
+        )
         raise error(f"onnx='require' but the ONNX graph is {analysis.onnx_status}: {analysis.onnx_reason}")
     if analysis.onnx_status != VERIFIED:
         _logger.warning(

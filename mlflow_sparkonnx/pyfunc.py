@@ -68,7 +68,12 @@ class SparkOnnxModel:
         frame = coerce_inputs(_as_frame(model_input), self.inputs)
         return self._runtime.predict(frame)
 
-    def get_raw_model(self) -> Any:
+    def get_raw_model(self) -> SparkOnnxModel:
+        """This object, so ``pyfunc_model.get_raw_model().runtime`` tells the runtime."""
+        return self
+
+    @property
+    def runtime_impl(self) -> Any:
         """The runtime object (``OnnxRuntime`` or ``SparkRuntime``)."""
         return self._runtime
 

@@ -17,7 +17,7 @@ _PROVIDERS: dict[type, str] = {}
 
 def _tables() -> tuple[dict[type, str], dict[str, Any], Any]:
     from onnxmltools.convert.common import _registration
-    from onnxmltools.convert.sparkml import ops_input_output, ops_names
+    from onnxmltools.convert.sparkml import operator_converters, ops_input_output, ops_names  # noqa: F401
 
     return ops_names.sparkml_operator_name_map, ops_input_output.io_name_map, _registration
 
@@ -58,8 +58,12 @@ def register_stage_converter(
 
 def converter_provider(stage: Any) -> str | None:
     """Who converts this stage: "sparkonnx", "user", "onnxmltools", or None (no converter)."""
-    names, _, _ = _tables()
+    names, io_map, registration = _tables()
     stage_class = type(stage)
     if stage_class in _PROVIDERS:
         return _PROVIDERS[stage_class]
-    return "onnxmltools" if stage_class in names else None
+    # onnxmltools names some stages (HashingTF) without an io entry or a converter.
+    operator_name = names.get(stage_class)
+    if operator_name in io_map and operator_name in registration._converter_pool:
+        return "onnxmltools"
+    return None
