@@ -69,7 +69,7 @@ def tracking_uri(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lr_pipeline(spark, adult_train):
-    """StringIndexer → OneHotEncoder(keep) → VectorAssembler → LogisticRegression, label indexed in-pipeline."""
+    """StringIndexer → OneHotEncoder(keep) → VectorAssembler → LogisticRegression (label indexed too)."""
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
@@ -150,8 +150,16 @@ def spark_predictions(pipeline, spark, frame: pd.DataFrame, columns: list[str]) 
 
 
 @pytest.fixture(scope="session")
-def saved_models(tmp_path_factory, spark, lr_pipeline, rf_pipeline, gbt_regressor_pipeline, text_pipeline,
-                 adult_train, text_frame):
+def saved_models(
+    tmp_path_factory,
+    spark,
+    lr_pipeline,
+    rf_pipeline,
+    gbt_regressor_pipeline,
+    text_pipeline,
+    adult_train,
+    text_frame,
+):
     """Each fitted pipeline saved once with save_model(onnx="auto")."""
     import mlflow_sparkonnx
 

@@ -47,8 +47,16 @@ def test_adult_pipelines_are_verified(saved_models, name):
 
 def test_model_directory_has_the_standard_mlflow_files(saved_models):
     files = set(os.listdir(saved_models["lr"]))
-    assert {"MLmodel", "sparkml.zip", "model.onnx", "requirements.txt", "python_env.yaml", "conda.yaml",
-            "input_example.json", "serving_input_example.json"} <= files
+    assert {
+        "MLmodel",
+        "sparkml.zip",
+        "model.onnx",
+        "requirements.txt",
+        "python_env.yaml",
+        "conda.yaml",
+        "input_example.json",
+        "serving_input_example.json",
+    } <= files
 
 
 def test_gbt_regressor_is_caught_as_mismatch_and_saved_native_only(saved_models):
@@ -75,15 +83,18 @@ def test_text_pipeline_is_unsupported_and_names_the_stage(saved_models):
 def test_onnx_require_raises_and_leaves_nothing(tmp_path, gbt_regressor_pipeline, adult_train):
     target = tmp_path / "model"
     with pytest.raises(mlflow_sparkonnx.ParityMismatchError, match="prediction"):
-        mlflow_sparkonnx.save_model(gbt_regressor_pipeline, str(target), input_example=adult_train.head(50),
-                                    onnx="require")
+        mlflow_sparkonnx.save_model(
+            gbt_regressor_pipeline, str(target), input_example=adult_train.head(50), onnx="require"
+        )
     assert not target.exists()
     assert os.listdir(tmp_path) == []
 
 
 def test_onnx_require_on_unsupported_stage_raises(tmp_path, text_pipeline, text_frame):
     with pytest.raises(mlflow_sparkonnx.UnsupportedStageError, match="HashingTF"):
-        mlflow_sparkonnx.save_model(text_pipeline, str(tmp_path / "m"), input_example=text_frame, onnx="require")
+        mlflow_sparkonnx.save_model(
+            text_pipeline, str(tmp_path / "m"), input_example=text_frame, onnx="require"
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -110,22 +121,28 @@ def test_input_example_is_required(tmp_path, lr_pipeline):
 
 def test_example_missing_a_read_column_is_named(tmp_path, lr_pipeline, adult_train):
     with pytest.raises(mlflow_sparkonnx.InvalidInputError, match="'age'|age"):
-        mlflow_sparkonnx.save_model(lr_pipeline, str(tmp_path / "m"),
-                                    input_example=adult_train.drop(columns=["age"]).head(20))
+        mlflow_sparkonnx.save_model(
+            lr_pipeline, str(tmp_path / "m"), input_example=adult_train.drop(columns=["age"]).head(20)
+        )
 
 
 def test_single_stage_and_cross_validator_models_are_accepted(tmp_path, spark, adult_train):
+    from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
     from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 
     assembler = VectorAssembler(inputCols=["age", "hours_per_week"], outputCol="features")
-    data = assembler.transform(spark.createDataFrame(adult_train.assign(label=(adult_train.income == ">50K")
-                                                                          .astype(float))))
+    data = assembler.transform(
+        spark.createDataFrame(adult_train.assign(label=(adult_train.income == ">50K").astype(float)))
+    )
     lr = LogisticRegression(maxIter=5)
-    cv = CrossValidator(estimator=lr, estimatorParamMaps=ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1]).build(),
-                        evaluator=BinaryClassificationEvaluator(), numFolds=2).fit(data)
+    cv = CrossValidator(
+        estimator=lr,
+        estimatorParamMaps=ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1]).build(),
+        evaluator=BinaryClassificationEvaluator(),
+        numFolds=2,
+    ).fit(data)
     example = data.select("features").limit(100)
     mlflow_sparkonnx.save_model(cv, str(tmp_path / "cv"), input_example=example)
     conf = read_flavor(str(tmp_path / "cv"))["flavors"]["sparkonnx"]
@@ -141,18 +158,24 @@ def test_single_stage_and_cross_validator_models_are_accepted(tmp_path, spark, a
 
 def test_output_cols_picks_other_columns(tmp_path, lr_pipeline, adult_train, spark):
     path = str(tmp_path / "m")
-    mlflow_sparkonnx.save_model(lr_pipeline, path, input_example=adult_train.head(100),
-                                output_cols=["prediction", "rawPrediction", "features"])
+    mlflow_sparkonnx.save_model(
+        lr_pipeline,
+        path,
+        input_example=adult_train.head(100),
+        output_cols=["prediction", "rawPrediction", "features"],
+    )
     import mlflow.pyfunc
 
     got = mlflow.pyfunc.load_model(path).predict(adult_train.head(40))
     assert list(got.columns) == ["prediction", "rawPrediction", "features"]
     expected = spark_predictions(lr_pipeline, spark, adult_train.head(40), ["features"])
-    np.testing.assert_allclose(np.stack(got["features"]), np.stack(expected["features"]),
-                               atol=ABS_TOL, rtol=REL_TOL)
+    np.testing.assert_allclose(
+        np.stack(got["features"]), np.stack(expected["features"]), atol=ABS_TOL, rtol=REL_TOL
+    )
 
 
 def test_unknown_output_col_is_refused(tmp_path, lr_pipeline, adult_train):
     with pytest.raises(mlflow_sparkonnx.SparkOnnxError, match="nope"):
-        mlflow_sparkonnx.save_model(lr_pipeline, str(tmp_path / "m"), input_example=adult_train.head(10),
-                                    output_cols=["nope"])
+        mlflow_sparkonnx.save_model(
+            lr_pipeline, str(tmp_path / "m"), input_example=adult_train.head(10), output_cols=["nope"]
+        )

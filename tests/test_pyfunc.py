@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import spark_predictions
 
-import mlflow.pyfunc
 import mlflow_sparkonnx
 from mlflow_sparkonnx.convert.verify import ABS_TOL, REL_TOL
 
@@ -21,13 +21,15 @@ def assert_same_predictions(got: pd.DataFrame, expected: pd.DataFrame):
     assert len(got) == len(expected)
     np.testing.assert_array_equal(got["prediction"].to_numpy(), expected["prediction"].to_numpy())
     if "probability" in got:
-        np.testing.assert_allclose(np.stack(got["probability"]), np.stack(expected["probability"]),
-                                   atol=ABS_TOL, rtol=REL_TOL)
+        np.testing.assert_allclose(
+            np.stack(got["probability"]), np.stack(expected["probability"]), atol=ABS_TOL, rtol=REL_TOL
+        )
 
 
 @pytest.mark.parametrize("name", ["lr", "rf"])
-def test_verified_models_score_with_onnx_and_agree_with_spark(saved_models, name, adult_holdout, spark,
-                                                              lr_pipeline, rf_pipeline):
+def test_verified_models_score_with_onnx_and_agree_with_spark(
+    saved_models, name, adult_holdout, spark, lr_pipeline, rf_pipeline
+):
     model = load(saved_models[name])
     assert model.get_raw_model().runtime == "onnx"
     got = model.predict(adult_holdout)
@@ -47,8 +49,9 @@ def test_both_runtimes_return_the_same_columns_dtypes_and_rows(saved_models, nam
     assert isinstance(spark_result["probability"][0], list)
 
 
-def test_native_only_models_score_with_spark_via_auto(saved_models, gbt_regressor_pipeline, text_pipeline,
-                                                       adult_holdout, text_frame, spark):
+def test_native_only_models_score_with_spark_via_auto(
+    saved_models, gbt_regressor_pipeline, text_pipeline, adult_holdout, text_frame, spark
+):
     gbt = load(saved_models["gbt"])
     assert gbt.get_raw_model().runtime == "spark"
     expected = spark_predictions(gbt_regressor_pipeline, spark, adult_holdout, ["prediction"])

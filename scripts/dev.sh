@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up the project and run the example or the tests.
+#   bash scripts/dev.sh example   # install, then train, log, load and score a pipeline
+#   bash scripts/dev.sh test      # install, then ruff and the test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ensure_java() {
+  if ! command -v java >/dev/null 2>&1; then
+    echo "Java not found: installing openjdk-17-jre-headless (needs root and apt)." >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+}
+
+ensure_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[spark,test]"
+}
+
+case "${1:-}" in
+  example)
+    ensure_java
+    ensure_venv
+    .venv/bin/python examples/train_log_score.py
+    ;;
+  test)
+    ensure_java
+    ensure_venv
+    .venv/bin/ruff check .
+    .venv/bin/python -m pytest -q -p no:cacheprovider tests
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh example|test" >&2
+    exit 2
+    ;;
+esac

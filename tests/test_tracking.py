@@ -1,0 +1,53 @@
+"""log_model against a real sqlite tracking store and model registry."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+
+import mlflow_sparkonnx
+
+
+def test_log_model_then_load_by_run_and_registry_uri(tracking_uri, lr_pipeline, adult_train, adult_holdout):
+    with mlflow.start_run() as run:
+        info = mlflow_sparkonnx.log_model(
+            lr_pipeline,
+            name="model",
+            input_example=adult_train.drop(columns=["income"]).head(200),
+            registered_model_name="adult-lr",
+            params={"maxIter": 30},
+            tags={"team": "tests"},
+        )
+    assert info.flavors["sparkonnx"]["onnx_status"] == "verified"
+    assert info.registered_model_version == 1
+    assert info.signature is not None
+
+    by_model_id = mlflow.pyfunc.load_model(info.model_uri)
+    by_run = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    by_registry = mlflow.pyfunc.load_model("models:/adult-lr/1")
+    expected = by_model_id.predict(adult_holdout)
+    for loaded in (by_run, by_registry):
+        assert loaded.get_raw_model().runtime == "onnx"
+        got = loaded.predict(adult_holdout)
+        np.testing.assert_array_equal(got["prediction"], expected["prediction"])
+
+    native = mlflow_sparkonnx.load_model("models:/adult-lr/1")
+    assert [type(s).__name__ for s in native.stages][-1] == "LogisticRegressionModel"
+    graph = mlflow_sparkonnx.load_onnx_model(info.model_uri)
+    assert {o.name for o in graph.graph.output} == {"prediction", "probability"}
+
+
+def test_log_model_through_the_mlflow_alias(tracking_uri, gbt_regressor_pipeline, adult_train):
+    import mlflow.sparkonnx
+
+    with mlflow.start_run():
+        info = mlflow.sparkonnx.log_model(
+            gbt_regressor_pipeline, name="gbt", input_example=adult_train.head(50)
+        )
+    assert info.flavors["sparkonnx"]["onnx_status"] == "mismatch"
+    try:
+        mlflow_sparkonnx.load_onnx_model(info.model_uri)
+    except mlflow_sparkonnx.RuntimeUnavailableError as exc:
+        assert "no verified ONNX graph" in str(exc)
+    else:
+        raise AssertionError("load_onnx_model must refuse a model without a verified graph")
