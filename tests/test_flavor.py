@@ -179,3 +179,14 @@ def test_unknown_output_col_is_refused(tmp_path, lr_pipeline, adult_train):
         mlflow_sparkonnx.save_model(
             lr_pipeline, str(tmp_path / "m"), input_example=adult_train.head(10), output_cols=["nope"]
         )
+
+
+def test_mlmodel_example_documents_every_flavor_field(saved_models):
+    """MLmodel.example at the top level must stay a true picture of what save_model writes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "MLmodel.example")) as f:
+        example = yaml.safe_load(f)
+    written = read_flavor(saved_models["lr"])
+    assert set(example["flavors"]["sparkonnx"]) == set(written["flavors"]["sparkonnx"])
+    assert example["flavors"]["python_function"]["config"] == written["flavors"]["python_function"]["config"]
+    assert example["flavors"]["sparkonnx"]["onnx_status"] == "verified"

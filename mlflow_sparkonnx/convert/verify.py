@@ -106,7 +106,8 @@ def _compare_numbers(expected: pd.Series, actual: pd.Series) -> OutputParity:
             diff = np.where(np.isnan(diff) | (np.isinf(e_arr) != np.isinf(a_arr)), np.inf, diff)
             same_inf = np.isinf(e_arr) & (e_arr == a_arr)
             diff = np.where(same_inf, 0.0, diff)
-            rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e_arr), 1e-12))
+            # relative to the expected value, floored so near-zero probabilities do not read as 100 %
+            rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e_arr), ABS_TOL))
         max_abs = max(max_abs, float(diff.max(initial=0.0)))
         max_rel = max(max_rel, float(rel.max(initial=0.0)))
         if np.any(diff > ABS_TOL + REL_TOL * np.abs(np.nan_to_num(e_arr, posinf=0, neginf=0))):
