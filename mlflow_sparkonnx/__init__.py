@@ -6,6 +6,7 @@ with a local SparkSession otherwise.
 """
 
 from mlflow_sparkonnx._version import __version__
+from mlflow_sparkonnx.convert.registry import register_converter
 from mlflow_sparkonnx.exceptions import (
     ArtifactIntegrityError,
     ConversionError,
@@ -42,6 +43,7 @@ __all__ = [
     "get_default_pip_requirements",
     "load_model",
     "load_onnx_model",
+    "register_converter",
     "log_model",
     "save_model",
 ]

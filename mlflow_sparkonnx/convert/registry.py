@@ -44,10 +44,11 @@ def register_stage_converter(
         raise TypeError("converter and shape_calculator must be callables")
     names, io_map, registration = _tables()
     operator_name = operator_name or f"sparkonnx.{stage_class.__module__}.{stage_class.__name__}"
-    if stage_class in names and not overwrite:
+    existing = _provider_of(stage_class)
+    if existing is not None and not overwrite:
         raise ValueError(
-            f"A converter for {stage_class.__name__} is already registered; pass overwrite=True "
-            "to replace it."
+            f"A converter for {stage_class.__name__} is already registered (by {existing}); pass "
+            "overwrite=True to replace it."
         )
     names[stage_class] = operator_name
     io_map[operator_name] = (input_columns, output_columns)
@@ -56,10 +57,44 @@ def register_stage_converter(
     _PROVIDERS[stage_class] = provider
 
 
+def register_converter(
+    stage_class: type,
+    converter: Callable[..., None],
+    shape_calculator: Callable[..., None],
+    *,
+    input_columns: Callable[[Any], list[str]],
+    output_columns: Callable[[Any], list[str]],
+    overwrite: bool = False,
+) -> None:
+    """Public extension API: register an ONNX converter for your own (or any) Spark stage class.
+
+    See :func:`register_stage_converter` for the conventions. Replacing a converter that
+    onnxmltools or this package already provides needs ``overwrite=True``.
+    """
+    from mlflow_sparkonnx.converters import register_builtin_converters
+
+    register_builtin_converters()
+    register_stage_converter(
+        stage_class,
+        converter,
+        shape_calculator,
+        input_columns=input_columns,
+        output_columns=output_columns,
+        overwrite=overwrite,
+        provider="user",
+    )
+
+
 def converter_provider(stage: Any) -> str | None:
     """Who converts this stage: "sparkonnx", "user", "onnxmltools", or None (no converter)."""
+    from mlflow_sparkonnx.converters import register_builtin_converters
+
+    register_builtin_converters()
+    return _provider_of(type(stage))
+
+
+def _provider_of(stage_class: type) -> str | None:
     names, io_map, registration = _tables()
-    stage_class = type(stage)
     if stage_class in _PROVIDERS:
         return _PROVIDERS[stage_class]
     # onnxmltools names some stages (HashingTF) without an io entry or a converter.
