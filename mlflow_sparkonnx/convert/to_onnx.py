@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_sparkonnx.convert.input_types import initial_types
+from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registry import converter_provider
-from mlflow_sparkonnx.exceptions import ConversionError, UnsupportedStageError
+from mlflow_sparkonnx.converters import required_opset
+from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
 from mlflow_sparkonnx.schema import Column
 
 _logger = logging.getLogger(__name__)
@@ -60,12 +62,15 @@ def convert_pipeline(
                 target_opset=target_opset,
                 spark_session=spark,
             )
+    except SparkOnnxError:
+        raise
     except Exception as exc:
         raise ConversionError(f"onnxmltools failed: {type(exc).__name__}: {exc}") from exc
     finally:
         onnxmltools_logger.setLevel(previous_level)
         if captured.getvalue():
             _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
+    align_opset(model, required_opset(pipeline.stages))
     output_names = _select_outputs(model, output_cols)
     return ConvertedGraph(model=model, output_names=output_names)
 

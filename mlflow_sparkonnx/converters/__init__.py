@@ -29,6 +29,8 @@ class ConverterSpec:
     input_columns: Callable[[Any], list[str]]
     output_columns: Callable[[Any], list[str]]
     replaces_onnxmltools: bool = False
+    #: Default-domain opset the converter's nodes need; ``convert_pipeline`` raises the graph's to it.
+    min_opset: int | None = None
 
 
 def builtin_specs() -> list[ConverterSpec]:
@@ -40,6 +42,15 @@ def builtin_specs() -> list[ConverterSpec]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         specs.extend(getattr(module, "SPECS", []))
     return specs
+
+
+def required_opset(stages: list[Any]) -> int | None:
+    """The highest ``min_opset`` among the specs that convert ``stages`` (None when none asks)."""
+    from mlflow_sparkonnx.convert.registry import converter_provider
+
+    needed = {spec.stage_class: spec.min_opset for spec in builtin_specs() if spec.min_opset}
+    found = [needed[type(s)] for s in stages if type(s) in needed and converter_provider(s) == "sparkonnx"]
+    return max(found, default=None)
 
 
 def register_builtin_converters() -> None:
