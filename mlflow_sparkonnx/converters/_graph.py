@@ -1,0 +1,96 @@
+"""Small graph-building helpers shared by this package's converters (not a converter module).
+
+Every node and initializer gets a scope-unique name, so a stage used twice in one pipeline
+never collides with itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from onnx import TensorProto
+
+FLOAT = TensorProto.FLOAT
+INT64 = TensorProto.INT64
+BOOL = TensorProto.BOOL
+
+
+def columns(stage: Any, name: str) -> list[str]:
+    """``<name>s`` if set, else ``[<name>]`` (e.g. ``inputCols`` / ``inputCol``)."""
+    if stage.hasParam(name + "s") and stage.isSet(stage.getParam(name + "s")):
+        return list(stage.getOrDefault(name + "s"))
+    return [stage.getOrDefault(name)]
+
+
+def constant(
+    scope: Any, container: Any, hint: str, onnx_type: int, shape: Sequence[int], values: Sequence[Any]
+) -> str:
+    """Add an initializer and return its (unique) name."""
+    name = scope.get_unique_variable_name(hint)
+    container.add_initializer(name, onnx_type, list(shape), list(values))
+    return name
+
+
+def node(
+    scope: Any,
+    container: Any,
+    op_type: str,
+    inputs: Sequence[str],
+    *,
+    op_version: int,
+    output: str | None = None,
+    op_domain: str = "",
+    **attrs: Any,
+) -> str:
+    """Add one node with a unique name; return its (first) output name."""
+    output = output or scope.get_unique_variable_name(op_type.lower())
+    container.add_node(
+        op_type,
+        list(inputs),
+        [output],
+        op_domain=op_domain,
+        op_version=op_version,
+        name=scope.get_unique_operator_name(op_type),
+        **attrs,
+    )
+    return output
+
+
+def as_float_matrix(scope: Any, container: Any, variable: Any) -> str:
+    """The variable as a float32 ``[N, k]`` tensor: cast from any numeric/bool type, 1-D reshaped."""
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    name = variable.full_name
+    if not isinstance(variable.type, FloatTensorType):
+        name = node(scope, container, "Cast", [name], op_version=13, to=FLOAT)
+    if len(variable.type.shape) == 1:
+        shape = constant(scope, container, "shape_column", INT64, [2], [-1, 1])
+        name = node(scope, container, "Reshape", [name, shape], op_version=14)
+    return name
+
+
+def width(variable: Any) -> int | None:
+    """The number of columns of a ``[N, k]`` (or 1-D, so 1) tensor; None when unknown."""
+    shape = variable.type.shape
+    if len(shape) == 1:
+        return 1
+    value = shape[1]
+    return value if isinstance(value, int) else None
+
+
+def row_max(scope: Any, container: Any, x: str) -> str:
+    """``[N, 1]`` row maxima via TopK (unchanged since opset 11, unlike ReduceMax's ``axes``)."""
+    k = constant(scope, container, "topk_one", INT64, [1], [1])
+    values = scope.get_unique_variable_name("row_max")
+    indices = scope.get_unique_variable_name("row_argmax")
+    container.add_node(
+        "TopK", [x, k], [values, indices], op_version=11, name=scope.get_unique_operator_name("TopK"), axis=1
+    )
+    return values
+
+
+def row_sum(scope: Any, container: Any, x: str) -> str:
+    """``[N, 1]`` row sums (ReduceSum with ``axes`` as an input: the form every opset >= 13 keeps)."""
+    axes = constant(scope, container, "axis_one", INT64, [1], [1])
+    return node(scope, container, "ReduceSum", [x, axes], op_version=13, keepdims=1)
