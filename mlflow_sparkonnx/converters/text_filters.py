@@ -1,0 +1,148 @@
+"""StopWordsRemover and NGram on padded token rows (see ``_text``), order kept as in Spark.
+
+- StopWordsRemover: a token is dropped when it (lower-cased, unless ``caseSensitive``) is in the
+  stop list (lower-cased the way Java's ``toLowerCase`` does, which Python's ``str.lower``
+  matches). Only single-column stages in an English (or root) locale convert.
+- NGram: ``n`` consecutive tokens joined by ``" "``; rows with fewer than ``n`` tokens give none.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.ml.feature import NGram, StopWordsRemover
+
+from mlflow_sparkonnx.converters import ConverterSpec
+from mlflow_sparkonnx.converters._graph import INT64, constant, node
+from mlflow_sparkonnx.converters._text import (
+    STRING,
+    TEXT_OPSET,
+    compact,
+    dim,
+    ints,
+    op,
+    positions,
+    row_counts,
+    token_mask,
+    with_padding,
+)
+
+_logger = logging.getLogger(__name__)
+
+
+def _lower_tokens(scope: Any, container: Any, tokens: str) -> str:
+    """Lower-case an ``[N, T]`` string tensor (StringNormalizer takes 1-D input only)."""
+    flat = op(scope, container, "Reshape", [tokens, ints(scope, container, "flat", [-1])], 14)
+    lower = op(scope, container, "StringNormalizer", [flat], 10, case_change_action="LOWER", locale="C.UTF-8")
+    return op(scope, container, "Reshape", [lower, op(scope, container, "Shape", [tokens], 15)], 14)
+
+
+def convert_stop_words_remover(scope: Any, operator: Any, container: Any) -> None:
+    """Look every token up in the stop list (LabelEncoder), keep the others in order."""
+    stage = operator.raw_operator
+    if stage.isSet(stage.inputCols):
+        raise NotImplementedError("StopWordsRemover with inputCols/outputCols has no ONNX converter")
+    case_sensitive = stage.getCaseSensitive()
+    locale = stage.getLocale()
+    if not case_sensitive and locale.split("_")[0].lower() not in ("en", ""):
+        raise NotImplementedError(f"StopWordsRemover lower-cases in locale {locale!r}; only English converts")
+    tokens = operator.inputs[0].full_name
+    mask = token_mask(scope, container, tokens)
+    words = sorted({w if case_sensitive else w.lower() for w in stage.getStopWords()})
+    if words:
+        looked_up = tokens
+        if not case_sensitive:  # padding is not UTF-8, which StringNormalizer refuses
+            empty = constant(scope, container, "empty", STRING, [], [b""])
+            cleaned = op(scope, container, "Where", [mask, tokens, empty], 16)
+            looked_up = _lower_tokens(scope, container, cleaned)
+        is_stop = node(
+            scope,
+            container,
+            "LabelEncoder",
+            [looked_up],
+            op_version=2,
+            op_domain="ai.onnx.ml",
+            keys_strings=words,
+            values_int64s=[1] * len(words),
+            default_int64=0,
+        )
+        zero = constant(scope, container, "zero", INT64, [], [0])
+        kept = op(scope, container, "Equal", [is_stop, zero])
+        mask = op(scope, container, "And", [mask, kept], 7)
+    tokens, mask = compact(scope, container, tokens, mask)
+    padded = with_padding(scope, container, tokens, mask)
+    op(scope, container, "Identity", [padded], 16, output=operator.outputs[0].full_name)
+
+
+def convert_ngram(scope: Any, operator: Any, container: Any) -> None:
+    """Concatenate ``n`` shifted slices with ``" "``; n-grams past a row's last token are padding."""
+    n = int(operator.raw_operator.getN())
+    tokens = operator.inputs[0].full_name
+    counts = row_counts(scope, container, token_mask(scope, container, tokens))
+    shift = constant(scope, container, "ngram_shift", INT64, [1], [n - 1])
+    zero = ints(scope, container, "zero", [0])
+    width = op(
+        scope,
+        container,
+        "Max",
+        [op(scope, container, "Sub", [dim(scope, container, tokens, 1), shift], 14), zero],
+    )
+    axis = ints(scope, container, "axis", [1])
+    space = constant(scope, container, "space", STRING, [], [b" "])
+    grams = ""
+    for k in range(n):
+        start = ints(scope, container, "ngram_start", [k])
+        end = op(scope, container, "Add", [width, start], 14)
+        part = op(scope, container, "Slice", [tokens, start, end, axis])
+        if grams:
+            grams = op(
+                scope,
+                container,
+                "StringConcat",
+                [op(scope, container, "StringConcat", [grams, space], 20), part],
+                20,
+            )
+        else:
+            grams = part
+    valid = op(scope, container, "Sub", [counts, shift], 14)
+    valid = op(scope, container, "Unsqueeze", [valid, ints(scope, container, "axis", [1])])
+    mask = op(scope, container, "Less", [positions(scope, container, grams, 1), valid])
+    padded = with_padding(scope, container, grams, mask)
+    op(scope, container, "Identity", [padded], 16, output=operator.outputs[0].full_name)
+
+
+def calculate_token_shapes(operator: Any) -> None:
+    """``[N, None]`` strings, one row per document."""
+    from onnxmltools.convert.common.data_types import StringTensorType
+
+    operator.outputs[0].type = StringTensorType([operator.inputs[0].type.shape[0], None])
+
+
+def _input(stage: Any) -> list[str]:
+    return [stage.getOrDefault("inputCol")]
+
+
+def _output(stage: Any) -> list[str]:
+    return [stage.getOrDefault("outputCol")]
+
+
+SPECS = [
+    ConverterSpec(
+        StopWordsRemover,
+        convert_stop_words_remover,
+        calculate_token_shapes,
+        input_columns=_input,
+        output_columns=_output,
+        replaces_onnxmltools=True,
+        min_opset=TEXT_OPSET,
+    ),
+    ConverterSpec(
+        NGram,
+        convert_ngram,
+        calculate_token_shapes,
+        input_columns=_input,
+        output_columns=_output,
+        min_opset=TEXT_OPSET,
+    ),
+]
