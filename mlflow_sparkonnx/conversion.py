@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlflow_sparkonnx.categories import closed_categories
 from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
 from mlflow_sparkonnx.convert.verify import ParityReport, verify_parity
 from mlflow_sparkonnx.exceptions import (
@@ -62,6 +63,7 @@ class Analysis:
     graph: ConvertedGraph | None = None
     parity: ParityReport | None = None
     predictions: pd.DataFrame | None = field(default=None, repr=False)
+    closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def default_runtime(self) -> str:
@@ -146,6 +148,16 @@ def analyse(
             raise InvalidInputError(f"input_example lacks the column(s) {absent} that the pipeline reads.")
         inputs = [by_name[name] for name in required]
     coerced = coerce_inputs(frame, inputs)
+    closed = closed_categories(kept, inputs)
+    unseen = _rows_with_unseen_categories(coerced, closed)
+    if unseen.any():
+        _logger.info(
+            "%d input_example rows hold categories their StringIndexer (handleInvalid error/skip) never "
+            "saw; they are left out of the parity rows (both runtimes refuse or null them).",
+            int(unseen.sum()),
+        )
+        coerced = coerced[~unseen].reset_index(drop=True)
+        frame = frame[~unseen].reset_index(drop=True)
     outputs = _output_columns(pruned, coerced, inputs, chosen_outputs, spark)
     spark_runtime = SparkRuntime(pruned, inputs, outputs, spark)
     spark_result = spark_runtime.predict(coerced)
@@ -160,6 +172,7 @@ def analyse(
         DISABLED,
         "ONNX conversion disabled (onnx=False)",
         predictions=spark_result,
+        closed_categories=closed,
     )
     if onnx is False:
         return analysis
@@ -176,6 +189,32 @@ def analyse(
             analysis.onnx_reason,
         )
     return analysis
+
+
+#: Dense float elements one ONNX batch may hold in its widest intermediate (16 MiB of float32).
+_DENSE_ELEMENTS_PER_BATCH = 1 << 22
+
+
+def onnx_batch_rows(stages: list[Any]) -> int:
+    """Rows per ONNX run: fewer when a stage makes wide dense vectors (HashingTF at 2^18 → 16 rows)."""
+    from mlflow_sparkonnx.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS
+
+    widths = [1]
+    for stage in stages:
+        if stage.hasParam("numFeatures") and stage.isDefined(stage.getParam("numFeatures")):
+            widths.append(int(stage.getOrDefault("numFeatures")))
+        if hasattr(stage, "vocabulary"):
+            widths.append(len(stage.vocabulary))
+    return max(1, min(DEFAULT_BATCH_ROWS, _DENSE_ELEMENTS_PER_BATCH // max(widths)))
+
+
+def _rows_with_unseen_categories(frame: pd.DataFrame, closed: dict[str, dict[str, Any]]) -> Any:
+    import numpy as np
+
+    unseen = np.zeros(len(frame), dtype=bool)
+    for column, entry in closed.items():
+        unseen |= ~frame[column].isin(entry["labels"]).to_numpy()
+    return unseen
 
 
 def _output_columns(
@@ -200,7 +239,11 @@ def _convert_and_verify(
             analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs], spark, target_opset
         )
         onnx_runtime = OnnxRuntime(
-            graph.model.SerializeToString(), analysis.inputs, analysis.outputs, graph.output_names
+            graph.model.SerializeToString(),
+            analysis.inputs,
+            analysis.outputs,
+            graph.output_names,
+            batch_rows=onnx_batch_rows(analysis.pipeline.stages),
         )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:

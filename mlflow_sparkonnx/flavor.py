@@ -186,6 +186,7 @@ def _write_model_dir(
 
 def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
     """The ``sparkonnx`` block of MLmodel."""
+    from mlflow_sparkonnx.conversion import onnx_batch_rows
     from mlflow_sparkonnx.stages import stage_names
 
     verified = analysis.onnx_status == "verified"
@@ -200,8 +201,10 @@ def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
         "stage_uids": [s.uid for s in analysis.pipeline.stages],
         "dropped_stages": stage_names(analysis.dropped_stages),
         "inputs": [c.to_dict() for c in analysis.inputs],
+        "closed_categories": analysis.closed_categories,
         "outputs": [c.to_dict() for c in analysis.outputs],
         "onnx_outputs": analysis.graph.output_names if verified else None,
+        "onnx_batch_rows": onnx_batch_rows(analysis.pipeline.stages),
         "onnx_status": analysis.onnx_status,
         "onnx_reason": analysis.onnx_reason,
         "parity": analysis.parity.to_dict() if analysis.parity else None,

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.categories import rows_to_skip
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
-from mlflow_sparkonnx.schema import Column, coerce_inputs
+from mlflow_sparkonnx.runtimes.base import null_rows_where
+from mlflow_sparkonnx.schema import Column, coerce_inputs, unseen_category_error
 
 _logger = logging.getLogger(__name__)
 
 RUNTIME_ENV_VAR = "MLFLOW_SPARKONNX_RUNTIME"
 RUNTIMES = ("auto", "onnx", "spark")
+# Spark's StringIndexerModel with handleInvalid="error" fails a job with this message.
+_SPARK_UNSEEN_LABEL = re.compile(r"Unseen label: (.*?)\. To handle unseen labels")
 
 
 def choose_runtime(conf: dict[str, Any], model_config: dict[str, Any] | None) -> str:
@@ -56,6 +61,7 @@ class SparkOnnxModel:
         self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
+        self._closed_categories = conf.get("closed_categories") or {}
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:
@@ -66,7 +72,17 @@ class SparkOnnxModel:
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Score a frame by column name; extra columns are ignored."""
         frame = coerce_inputs(_as_frame(model_input), self.inputs)
-        return self._runtime.predict(frame)
+        skip = rows_to_skip(frame, self._closed_categories)
+        try:
+            if not skip.any():
+                return self._runtime.predict(frame)
+            scored = self._runtime.predict(frame[~skip].reset_index(drop=True))
+            return null_rows_where(scored, skip, self.outputs)
+        except Exception as exc:
+            match = _SPARK_UNSEEN_LABEL.search(str(exc)) if self.runtime == "spark" else None
+            if match is None:
+                raise
+            raise unseen_category_error(frame, self.inputs, match.group(1)) from None
 
     def get_raw_model(self) -> SparkOnnxModel:
         """This object, so ``pyfunc_model.get_raw_model().runtime`` tells the runtime."""
@@ -96,12 +112,14 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
 def _load_onnx_runtime(
     local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
 ) -> Any:
-    from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
+    from mlflow_sparkonnx.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS, OnnxRuntime
 
     onnx_path = os.path.join(local_path, conf["onnx_model"])
     verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
     with open(onnx_path, "rb") as f:
-        return OnnxRuntime(f.read(), inputs, outputs, conf["onnx_outputs"])
+        model_bytes = f.read()
+    batch_rows = conf.get("onnx_batch_rows") or DEFAULT_BATCH_ROWS
+    return OnnxRuntime(model_bytes, inputs, outputs, conf["onnx_outputs"], batch_rows=batch_rows)
 
 
 def _load_spark_runtime(

@@ -171,6 +171,23 @@ def _as_sequences(series: pd.Series, col: Column) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
+def unseen_category_error(frame: pd.DataFrame, columns: list[Column], value: str) -> InvalidInputError:
+    """The error for Spark's "Unseen label" failure, naming the string column(s) holding ``value``."""
+    for col in columns:
+        if col.spark_type == "string":
+            hits = np.flatnonzero((frame[col.name] == value).to_numpy())
+            if len(hits):
+                return InvalidInputError(
+                    f"Column '{col.name}' row {int(hits[0])} holds {value!r}, a category not seen when "
+                    "the pipeline was fitted; its StringIndexer has handleInvalid='error' (refit with "
+                    "handleInvalid='keep' to score it)."
+                )
+    return InvalidInputError(
+        f"A StringIndexer with handleInvalid='error' met {value!r}, a category not seen when the "
+        "pipeline was fitted (refit with handleInvalid='keep' to score it)."
+    )
+
+
 def spark_frame_to_pandas(spark_frame: Any) -> pd.DataFrame:
     """Collect a Spark DataFrame; vectors become lists of floats."""
     rows = spark_frame.collect()

@@ -49,3 +49,19 @@ def format_outputs(raw: dict[str, Any], outputs: list[Column], n_rows: int) -> p
 def _missing(value: Any) -> bool:
     """A null cell: ``None``, or the NaN pandas puts in rows Spark dropped."""
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def null_rows_where(scored: pd.DataFrame, mask: np.ndarray, outputs: list[Column]) -> pd.DataFrame:
+    """Spread ``scored`` (one row per False in ``mask``) over ``len(mask)`` rows; True rows are null."""
+    positions = np.flatnonzero(~mask)
+    data = {}
+    for col in outputs:
+        if col.is_numeric:
+            values = np.full(len(mask), np.nan)
+            values[positions] = scored[col.name].to_numpy()
+            data[col.name] = values
+        else:
+            values = np.full(len(mask), None, dtype=object)
+            values[positions] = scored[col.name].to_numpy()
+            data[col.name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data, columns=[c.name for c in outputs])

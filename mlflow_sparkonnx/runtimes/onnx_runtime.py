@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,10 @@ _NUMPY_TYPES = {
 }
 
 
+#: Rows per ``InferenceSession.run`` unless the model records a smaller number.
+DEFAULT_BATCH_ROWS = 10_000
+
+
 class OnnxRuntime:
     """Runs the verified ONNX graph on pandas frames."""
 
@@ -32,6 +35,7 @@ class OnnxRuntime:
         inputs: list[Column],
         outputs: list[Column],
         onnx_output_names: dict[str, str],
+        batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> None:
         import onnxruntime
 
@@ -44,7 +48,7 @@ class OnnxRuntime:
         self._graph_inputs = [(i.name, i.type) for i in self._session.get_inputs()]
         self._outputs = outputs
         self._fetch = [onnx_output_names[c.name] for c in outputs]
-        self._lock = threading.Lock()
+        self.batch_rows = max(1, int(batch_rows))
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The graph's input tensors for a coerced frame."""
@@ -69,6 +73,11 @@ class OnnxRuntime:
         n_rows = len(frame)
         if n_rows == 0:
             return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
+        if n_rows > self.batch_rows:  # bounded memory: dense intermediates grow with the batch
+            chunks = [
+                self.predict(frame.iloc[i : i + self.batch_rows]) for i in range(0, n_rows, self.batch_rows)
+            ]
+            return pd.concat(chunks, ignore_index=True)
         results = self.run_feeds(self.feeds(frame))
         raw = {col.name: result for col, result in zip(self._outputs, results, strict=True)}
         return format_outputs(raw, self._outputs, n_rows)

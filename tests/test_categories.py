@@ -1,0 +1,76 @@
+"""Unseen categories under StringIndexer handleInvalid='error' / 'skip', the same in both runtimes."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow.pyfunc
+import pytest
+import yaml
+from conftest import NUMERIC
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+
+import mlflow_sparkonnx
+
+CATS = ["workclass", "sex"]
+
+
+def fit(spark, adult_train, handle_invalid: str):
+    stages = [
+        StringIndexer(inputCols=CATS, outputCols=[f"{c}_i" for c in CATS], handleInvalid=handle_invalid),
+        OneHotEncoder(
+            inputCols=[f"{c}_i" for c in CATS], outputCols=[f"{c}_o" for c in CATS], handleInvalid="keep"
+        ),
+        VectorAssembler(inputCols=[f"{c}_o" for c in CATS] + NUMERIC, outputCol="features"),
+        StringIndexer(inputCol="income", outputCol="label"),
+        LogisticRegression(maxIter=10),
+    ]
+    return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
+
+
+@pytest.fixture(scope="module")
+def saved(spark, adult_train, tmp_path_factory):
+    paths = {}
+    for mode in ("error", "skip"):
+        paths[mode] = str(tmp_path_factory.mktemp("categories") / mode)
+        example = adult_train.drop(columns=["income"]).head(200).copy()
+        example.loc[3, "workclass"] = "Astronaut"  # left out of the parity rows, not a failure
+        mlflow_sparkonnx.save_model(fit(spark, adult_train, mode), paths[mode], input_example=example)
+    return paths
+
+
+def test_closed_categories_are_recorded(saved):
+    with open(f"{saved['error']}/MLmodel") as f:
+        conf = yaml.safe_load(f)["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "verified", conf["onnx_reason"]
+    assert set(conf["closed_categories"]) == {"workclass", "sex"}
+    assert conf["closed_categories"]["sex"]["handle_invalid"] == "error"
+    assert sorted(conf["closed_categories"]["sex"]["labels"]) == ["Female", "Male"]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "spark"])
+def test_error_mode_refuses_an_unseen_category_naming_column_row_and_value(saved, adult_holdout, runtime):
+    model = mlflow.pyfunc.load_model(saved["error"], model_config={"runtime": runtime})
+    frame = adult_holdout.head(5).copy()
+    frame.loc[2, "workclass"] = "Astronaut"
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'workclass' row 2 holds 'Astronaut'"):
+        model.predict(frame)
+
+
+def test_skip_mode_gives_null_outputs_for_that_row_in_both_runtimes(saved, adult_holdout):
+    frame = adult_holdout.head(6).copy()
+    frame.loc[4, "sex"] = "Unknown"
+    results = {
+        runtime: mlflow.pyfunc.load_model(saved["skip"], model_config={"runtime": runtime}).predict(frame)
+        for runtime in ("onnx", "spark")
+    }
+    for result in results.values():
+        assert len(result) == 6
+        assert math.isnan(result["prediction"][4]) and result["probability"][4] is None
+        assert not result.drop(index=4)["prediction"].isna().any()
+    assert (
+        results["onnx"]["prediction"].drop(index=4).tolist()
+        == results["spark"]["prediction"].drop(index=4).tolist()
+    )
