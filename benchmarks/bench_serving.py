@@ -1,0 +1,496 @@
+"""Serving benchmark: our pyfunc (ONNX and Spark runtimes) against MLflow's built-in mlflow.spark pyfunc.
+
+For two Adult-data pipelines (StringIndexer → OneHotEncoder → VectorAssembler → LogisticRegression, and
+VectorAssembler(numeric) → RandomForestClassifier(50 trees)) it measures, in one run:
+
+- in process, each variant in a fresh subprocess: cold load (python start → first prediction, imports
+  included), single-row ``predict`` p50/p99, 10k-row batch throughput, and the peak RSS of the
+  subprocess and its children (the JVM for Spark), sampled every 50 ms from /proc;
+- raw ``InferenceSession.run`` on prebuilt feeds (the floor under the ONNX pyfunc);
+- ``mlflow models serve``: single-row request p50/p99 over HTTP (``dataframe_split``, keep-alive) and
+  the server's process-tree RSS, for ours (onnx, and spark via MLFLOW_SPARKONNX_RUNTIME) and mlflow.spark.
+
+Usage: ``python benchmarks/bench_serving.py [--models lr,rf] [--single-calls 300]``. Prints a markdown
+table and writes ``benchmarks/results/serving.json``. Run it alone on the machine: it is timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "adult.csv"
+CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "sex"]
+NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+VARIANTS = ("ours_onnx", "ours_spark", "mlflow_spark")
+_CHILD_ENV = {"MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true", "PYSPARK_PYTHON": sys.executable}
+
+
+# ---- process trees ---------------------------------------------------------------------------
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Summed resident set size of ``pid``'s process tree, in MiB."""
+    total_kb = 0
+    for member in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+class PeakRss:
+    """Samples a process tree's RSS in a thread until stopped; ``peak_mb`` is the maximum seen."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self.pid, self.interval_s, self.peak_mb = pid, interval_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            time.sleep(self.interval_s)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    values = np.asarray(seconds) * 1000
+    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+
+
+# ---- stage 1: train and save (a subprocess, so the parent holds no JVM) ------------------------
+
+
+def prepare(args: argparse.Namespace) -> None:
+    import mlflow.spark
+    import pandas as pd
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression, RandomForestClassifier
+    from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+    from pyspark.sql import SparkSession
+
+    import mlflow_sparkonnx
+    from mlflow_sparkonnx.flavor import read_flavor
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("bench-serving-prepare")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    adult = pd.read_csv(args.data, skipinitialspace=True)
+    # The label is made in pandas, so the PipelineModel is the same for every flavor (no label indexer
+    # that mlflow.spark would run on 'income' at predict time).
+    adult["label"] = (adult["income"].str.strip() == ">50K").astype("float64")
+    train = adult.sample(n=min(args.train_rows, len(adult) - 2000), random_state=1)
+    features = adult.drop(index=train.index).drop(columns=["income", "label"])
+    features = features.reset_index(drop=True)
+    features.to_pickle(Path(args.workdir) / "holdout.pkl")
+    train_df = spark.createDataFrame(train.reset_index(drop=True))
+
+    idx = [f"{c}_idx" for c in CATEGORICAL]
+    ohe = [f"{c}_ohe" for c in CATEGORICAL]
+    pipelines = {
+        "lr": Pipeline(
+            stages=[
+                StringIndexer(inputCols=CATEGORICAL, outputCols=idx, handleInvalid="keep"),
+                OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"),
+                VectorAssembler(inputCols=ohe + NUMERIC, outputCol="features"),
+                LogisticRegression(maxIter=30, regParam=0.01),
+            ]
+        ),
+        "rf": Pipeline(
+            stages=[
+                VectorAssembler(inputCols=NUMERIC, outputCol="features"),
+                RandomForestClassifier(numTrees=50, maxDepth=8, seed=3),
+            ]
+        ),
+    }
+    example = train.drop(columns=["income", "label"]).head(300).reset_index(drop=True)
+    info = {}
+    for name in args.models:
+        started = time.perf_counter()
+        fitted = pipelines[name].fit(train_df)
+        fit_s = time.perf_counter() - started
+        ours, builtin = Path(args.workdir) / f"{name}-sparkonnx", Path(args.workdir) / f"{name}-mlflow-spark"
+        started = time.perf_counter()
+        mlflow_sparkonnx.save_model(fitted, str(ours), input_example=example)
+        save_s = time.perf_counter() - started
+        used = CATEGORICAL + NUMERIC if name == "lr" else NUMERIC
+        mlflow.spark.save_model(fitted, str(builtin), input_example=example[used].head(5))
+        conf = read_flavor(str(ours))
+        info[name] = {
+            "fit_s": fit_s,
+            "sparkonnx_save_s": save_s,
+            "onnx_status": conf["onnx_status"],
+            "onnx_reason": conf["onnx_reason"],
+            "ours": str(ours),
+            "mlflow_spark": str(builtin),
+        }
+        print(
+            f"{name}: fitted in {fit_s:.1f} s, saved in {save_s:.1f} s, ONNX {conf['onnx_status']}",
+            flush=True,
+        )
+    (Path(args.workdir) / "prepared.json").write_text(json.dumps(info, indent=2))
+
+
+# ---- stage 2: one variant in a fresh interpreter ----------------------------------------------
+
+
+def measure_variant(spec: dict) -> dict:
+    """Runs in the subprocess; ``spec["t0"]`` is the parent's clock just before it started us."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    frame = pd.read_pickle(spec["holdout"])
+    if spec["variant"] == "mlflow_spark":
+        model = mlflow.pyfunc.load_model(spec["path"])
+    else:
+        runtime = spec["variant"].removeprefix("ours_")
+        model = mlflow.pyfunc.load_model(spec["path"], model_config={"runtime": runtime})
+    model.predict(frame.head(1))
+    result = {"cold_load_s": time.time() - spec["t0"], "rss_after_first_mb": tree_rss_mb(os.getpid())}
+
+    rows = [frame.iloc[[i % len(frame)]] for i in range(spec["single_calls"])]
+    for row in rows[:5]:
+        model.predict(row)
+    latencies = []
+    for row in rows:
+        started = time.perf_counter()
+        model.predict(row)
+        latencies.append(time.perf_counter() - started)
+    result["single"] = percentiles_ms(latencies)
+
+    batch = frame.sample(n=spec["batch_rows"], replace=len(frame) < spec["batch_rows"], random_state=0)
+    batch = batch.reset_index(drop=True)
+    model.predict(batch)  # warm-up
+    timings = []
+    for _ in range(spec["batch_repeats"]):
+        started = time.perf_counter()
+        model.predict(batch)
+        timings.append(time.perf_counter() - started)
+    result["batch_rows_per_s"] = spec["batch_rows"] / min(timings)
+
+    if spec["variant"] == "ours_onnx":
+        from mlflow_sparkonnx.schema import coerce_inputs
+
+        raw_model = model.get_raw_model()
+        runtime_impl = raw_model.runtime_impl
+        feeds = [runtime_impl.feeds(coerce_inputs(row, raw_model.inputs)) for row in rows]
+        latencies = []
+        for feed in feeds:
+            started = time.perf_counter()
+            runtime_impl.run_feeds(feed)
+            latencies.append(time.perf_counter() - started)
+        batch_feeds = runtime_impl.feeds(coerce_inputs(batch, raw_model.inputs))
+        runtime_impl.run_feeds(batch_feeds)
+        timings = []
+        for _ in range(spec["batch_repeats"]):
+            started = time.perf_counter()
+            runtime_impl.run_feeds(batch_feeds)
+            timings.append(time.perf_counter() - started)
+        result["raw_onnx"] = {
+            **percentiles_ms(latencies),
+            "batch_rows_per_s": spec["batch_rows"] / min(timings),
+        }
+    return result
+
+
+def run_variant(spec: dict) -> dict:
+    spec = {**spec, "t0": time.time()}
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **_CHILD_ENV},
+    )
+    sampler = PeakRss(process.pid)
+    stdout, stderr = process.communicate(timeout=1800)
+    peak = sampler.stop()
+    if process.returncode != 0:
+        raise RuntimeError(f"{spec['variant']} on {spec['path']} failed:\n{stderr[-4000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak
+    return result
+
+
+# ---- stage 3: mlflow models serve ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_server(model_path: str, env: dict[str, str], frame, calls: int, log_path: Path) -> dict:
+    import requests
+
+    port = free_port()
+    bin_dir = os.path.dirname(sys.executable)
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_SPARKONNX_RUNTIME"}
+    full_env.update(_CHILD_ENV, PATH=f"{bin_dir}{os.pathsep}{full_env.get('PATH', '')}", **env)
+    command = [os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", model_path, "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server for {model_path} exited; see {log_path}")
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"server for {model_path} did not start; see {log_path}")
+                try:
+                    if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.2)
+            startup_s = time.perf_counter() - started
+            session = requests.Session()
+            bodies = []
+            for i in range(calls):
+                split = json.loads(frame.iloc[[i % len(frame)]].to_json(orient="split", index=False))
+                bodies.append(json.dumps({"dataframe_split": split}))
+            headers = {"Content-Type": "application/json"}
+            for body in bodies[:5]:
+                response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
+                response.raise_for_status()
+            latencies = []
+            for body in bodies:
+                t = time.perf_counter()
+                response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
+                latencies.append(time.perf_counter() - t)
+                response.raise_for_status()
+            return {
+                "startup_s": startup_s,
+                **percentiles_ms(latencies),
+                "server_rss_mb": tree_rss_mb(process.pid),
+            }
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def ratios(result: dict) -> dict:
+    """mlflow.spark figure ÷ ours-onnx figure (throughput: ours ÷ theirs), so > 1 means ours is better."""
+    ours, theirs = result["in_process"]["ours_onnx"], result["in_process"]["mlflow_spark"]
+    out = {
+        "single_p50": theirs["single"]["p50_ms"] / ours["single"]["p50_ms"],
+        "single_p99": theirs["single"]["p99_ms"] / ours["single"]["p99_ms"],
+        "batch_throughput": ours["batch_rows_per_s"] / theirs["batch_rows_per_s"],
+        "cold_load": theirs["cold_load_s"] / ours["cold_load_s"],
+        "peak_rss": theirs["peak_rss_mb"] / ours["peak_rss_mb"],
+    }
+    http = result.get("http", {})
+    if "ours_onnx" in http and "mlflow_spark" in http:
+        out["http_p50"] = http["mlflow_spark"]["p50_ms"] / http["ours_onnx"]["p50_ms"]
+        out["http_p99"] = http["mlflow_spark"]["p99_ms"] / http["ours_onnx"]["p99_ms"]
+        out["server_rss"] = http["mlflow_spark"]["server_rss_mb"] / http["ours_onnx"]["server_rss_mb"]
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = []
+    header = (
+        "| model | variant | single p50 ms | single p99 ms | 10k batch rows/s | cold load s | peak RSS MB "
+        "| HTTP p50 ms | HTTP p99 ms | server RSS MB |"
+    )
+    lines += [header, "|" + "---|" * 10]
+    for name, result in results["models"].items():
+        label = f"{name} ({result['onnx_status']})"
+        raw = result["in_process"]["ours_onnx"].get("raw_onnx")
+        if raw:
+            lines.append(
+                f"| {label} | raw onnxruntime run | {raw['p50_ms']:.3f} | {raw['p99_ms']:.3f} "
+                f"| {raw['batch_rows_per_s']:,.0f} | | | | | |"
+            )
+        for variant in VARIANTS:
+            m = result["in_process"].get(variant)
+            h = result.get("http", {}).get(variant)
+            if m is None:
+                continue
+            http_cells = f"{h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['server_rss_mb']:.0f}" if h else " | | "
+            single = m["single"]
+            lines.append(
+                f"| {label} | {variant.replace('_', ' ')} | {single['p50_ms']:.2f} | {single['p99_ms']:.2f} "
+                f"| {m['batch_rows_per_s']:,.0f} | {m['cold_load_s']:.1f} | {m['peak_rss_mb']:.0f} "
+                f"| {http_cells} |"
+            )
+        r = result["ratios"]
+        lines.append(
+            f"| {label} | **mlflow.spark ÷ ours-onnx** | {r['single_p50']:.0f}× | {r['single_p99']:.0f}× "
+            f"| {r['batch_throughput']:.1f}× (ours ÷ theirs) | {r['cold_load']:.1f}× | {r['peak_rss']:.1f}× "
+            f"| {r.get('http_p50', float('nan')):.1f}× | {r.get('http_p99', float('nan')):.1f}× "
+            f"| {r.get('server_rss', float('nan')):.1f}× |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the Adult CSV")
+    parser.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
+    parser.add_argument("--train-rows", type=int, default=20000)
+    parser.add_argument("--single-calls", type=int, default=300, help="single-row predictions (ONNX)")
+    parser.add_argument("--spark-single-calls", type=int, default=100, help="single-row predictions (Spark)")
+    parser.add_argument("--batch-rows", type=int, default=10000)
+    parser.add_argument("--batch-repeats", type=int, default=3, help="timed batches (best is reported)")
+    parser.add_argument("--http-calls", type=int, default=200, help="single-row requests (ONNX server)")
+    parser.add_argument("--spark-http-calls", type=int, default=100, help="single-row requests (Spark)")
+    parser.add_argument("--no-http", action="store_true", help="skip the mlflow models serve part")
+    parser.add_argument("--workdir", default=None, help="where models go (default: a temporary directory)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serving.json"))
+    parser.add_argument("--stage", default="all", choices=["all", "prepare"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+
+    if args.worker:
+        print(json.dumps(measure_variant(json.loads(args.worker))))
+        return
+    if args.stage == "prepare":
+        prepare(args)
+        return
+
+    os.environ.update(_CHILD_ENV)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-serving-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "prepared.json").exists():
+        forwarded = [
+            "--data",
+            args.data,
+            "--models",
+            ",".join(args.models),
+            "--train-rows",
+            str(args.train_rows),
+        ]
+        subprocess.run(
+            [sys.executable, __file__, "--stage", "prepare", "--workdir", str(workdir), *forwarded],
+            check=True,
+            env={**os.environ, **_CHILD_ENV},
+            stderr=subprocess.DEVNULL,
+        )
+    prepared = json.loads((workdir / "prepared.json").read_text())
+
+    import pandas as pd
+
+    holdout = pd.read_pickle(workdir / "holdout.pkl")
+    results: dict = {
+        "machine": machine_info(),
+        "config": {k: v for k, v in vars(args).items() if k != "worker"},
+    }
+    results["models"] = {}
+    for name in args.models:
+        info = prepared[name]
+        result: dict = {k: v for k, v in info.items() if k not in ("ours", "mlflow_spark")}
+        result["in_process"] = {}
+        for variant in VARIANTS:
+            if variant == "ours_onnx" and info["onnx_status"] != "verified":
+                continue
+            spark = variant != "ours_onnx"
+            spec = {
+                "variant": variant,
+                "path": info["mlflow_spark"] if variant == "mlflow_spark" else info["ours"],
+                "holdout": str(workdir / "holdout.pkl"),
+                "single_calls": args.spark_single_calls if spark else args.single_calls,
+                "batch_rows": args.batch_rows,
+                "batch_repeats": 1 if spark else args.batch_repeats,
+            }
+            print(f"{name}: {variant} in process ...", flush=True)
+            result["in_process"][variant] = run_variant(spec)
+        if not args.no_http:
+            result["http"] = {}
+            servers = {
+                "ours_onnx": (info["ours"], {}, args.http_calls),
+                "ours_spark": (info["ours"], {"MLFLOW_SPARKONNX_RUNTIME": "spark"}, args.spark_http_calls),
+                "mlflow_spark": (info["mlflow_spark"], {}, args.spark_http_calls),
+            }
+            for variant, (path, env, calls) in servers.items():
+                if variant not in result["in_process"]:
+                    continue
+                print(f"{name}: {variant} over HTTP ...", flush=True)
+                log_path = workdir / f"serve-{name}-{variant}.log"
+                result["http"][variant] = measure_server(path, env, holdout, calls, log_path)
+        result["ratios"] = ratios(result)
+        results["models"][name] = result
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print()
+    print(markdown(results))
+    print(f"\nWritten to {out}")
+
+
+def machine_info() -> dict:
+    from importlib.metadata import version
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        **{p: version(p) for p in ("mlflow", "pyspark", "onnxruntime", "pandas")},
+    }
+
+
+if __name__ == "__main__":
+    main()
