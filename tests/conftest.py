@@ -121,6 +121,35 @@ def gbt_regressor_pipeline(spark, adult_train):
 
 
 @pytest.fixture(scope="session")
+def glr_pipeline(spark, adult_train):
+    """GeneralizedLinearRegression(poisson, log): onnxmltools ignores the link (a known silent error)."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.regression import GeneralizedLinearRegression
+
+    stages = [
+        VectorAssembler(inputCols=["age", "education_num"], outputCol="features"),
+        GeneralizedLinearRegression(labelCol="hours_per_week", family="poisson", link="log", maxIter=10),
+    ]
+    return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
+
+
+@pytest.fixture(scope="session")
+def sql_pipeline(spark, adult_train):
+    """SQLTransformer → VectorAssembler → LinearRegression: SQLTransformer has no converter."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import SQLTransformer, VectorAssembler
+    from pyspark.ml.regression import LinearRegression
+
+    stages = [
+        SQLTransformer(statement="SELECT *, age * education_num AS age_x_education FROM __THIS__"),
+        VectorAssembler(inputCols=["age", "age_x_education"], outputCol="features"),
+        LinearRegression(labelCol="hours_per_week", maxIter=5),
+    ]
+    return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
+
+
+@pytest.fixture(scope="session")
 def text_frame() -> pd.DataFrame:
     words = ["spark", "onnx", "mlflow", "model", "serve", "fast", "slow", "jvm", "python", "data"]
     rows = []
@@ -161,6 +190,8 @@ def saved_models(
     rf_pipeline,
     gbt_regressor_pipeline,
     text_pipeline,
+    glr_pipeline,
+    sql_pipeline,
     adult_train,
     text_frame,
 ):
@@ -175,6 +206,8 @@ def saved_models(
         ("rf", rf_pipeline, example),
         ("gbt", gbt_regressor_pipeline, spark.createDataFrame(example)),
         ("text", text_pipeline, text_frame[["text"]]),
+        ("glr", glr_pipeline, example),
+        ("sql", sql_pipeline, example.head(100)),
     ]:
         paths[name] = str(root / name)
         mlflow_sparkonnx.save_model(model, paths[name], input_example=input_example)

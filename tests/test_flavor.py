@@ -59,9 +59,21 @@ def test_model_directory_has_the_standard_mlflow_files(saved_models):
     } <= files
 
 
-def test_gbt_regressor_is_caught_as_mismatch_and_saved_native_only(saved_models):
-    """onnxmltools turns GBTRegressor into a 0/1 argmax: the parity check must refuse it."""
-    path = saved_models["gbt"]
+@pytest.mark.parametrize("name", ["gbt", "text"])
+def test_the_articles_pipelines_are_verified(saved_models, name):
+    """VectorAssembler → GBTRegressor and Tokenizer → HashingTF → LR: onnxmltools got the first wrong
+    (a 0/1 argmax) and could not convert the second; this package's converters verify both."""
+    path = saved_models[name]
+    conf = read_flavor(path)["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "verified", conf["onnx_reason"]
+    assert conf["default_runtime"] == "onnx"
+    assert os.path.exists(os.path.join(path, "model.onnx"))
+    assert "pyspark" not in read_requirements(path)
+
+
+def test_silently_wrong_conversion_is_caught_as_mismatch_and_saved_native_only(saved_models):
+    """onnxmltools ignores GeneralizedLinearRegression's link: the parity check must refuse the graph."""
+    path = saved_models["glr"]
     conf = read_flavor(path)["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "mismatch"
     assert "prediction" in conf["onnx_reason"]
@@ -72,28 +84,29 @@ def test_gbt_regressor_is_caught_as_mismatch_and_saved_native_only(saved_models)
     assert "pyspark" in read_requirements(path)
 
 
-def test_text_pipeline_is_unsupported_and_names_the_stage(saved_models):
-    conf = read_flavor(saved_models["text"])["flavors"]["sparkonnx"]
+def test_stage_without_converter_is_unsupported_and_named(saved_models):
+    conf = read_flavor(saved_models["sql"])["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "unsupported"
-    assert "HashingTF" in conf["onnx_reason"]
+    assert "SQLTransformer" in conf["onnx_reason"]
     assert conf["default_runtime"] == "spark"
-    assert [c["name"] for c in conf["inputs"]] == ["text"]
+    # SQLTransformer's columns cannot be read from its params: every example column is an input.
+    assert {"age", "education_num"} <= {c["name"] for c in conf["inputs"]}
 
 
-def test_onnx_require_raises_and_leaves_nothing(tmp_path, gbt_regressor_pipeline, adult_train):
+def test_onnx_require_raises_and_leaves_nothing(tmp_path, glr_pipeline, adult_train):
     target = tmp_path / "model"
     with pytest.raises(mlflow_sparkonnx.ParityMismatchError, match="prediction"):
         mlflow_sparkonnx.save_model(
-            gbt_regressor_pipeline, str(target), input_example=adult_train.head(50), onnx="require"
+            glr_pipeline, str(target), input_example=adult_train.head(50), onnx="require"
         )
     assert not target.exists()
     assert os.listdir(tmp_path) == []
 
 
-def test_onnx_require_on_unsupported_stage_raises(tmp_path, text_pipeline, text_frame):
-    with pytest.raises(mlflow_sparkonnx.UnsupportedStageError, match="HashingTF"):
+def test_onnx_require_on_unsupported_stage_raises(tmp_path, sql_pipeline, adult_train):
+    with pytest.raises(mlflow_sparkonnx.UnsupportedStageError, match="SQLTransformer"):
         mlflow_sparkonnx.save_model(
-            text_pipeline, str(tmp_path / "m"), input_example=text_frame, onnx="require"
+            sql_pipeline, str(tmp_path / "m"), input_example=adult_train.head(30), onnx="require"
         )
     assert os.listdir(tmp_path) == []
 

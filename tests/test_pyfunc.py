@@ -50,17 +50,30 @@ def test_both_runtimes_return_the_same_columns_dtypes_and_rows(saved_models, nam
 
 
 def test_native_only_models_score_with_spark_via_auto(
-    saved_models, gbt_regressor_pipeline, text_pipeline, adult_holdout, text_frame, spark
+    saved_models, glr_pipeline, sql_pipeline, adult_holdout, spark
 ):
-    gbt = load(saved_models["gbt"])
-    assert gbt.get_raw_model().runtime == "spark"
-    expected = spark_predictions(gbt_regressor_pipeline, spark, adult_holdout, ["prediction"])
-    np.testing.assert_allclose(gbt.predict(adult_holdout)["prediction"], expected["prediction"], rtol=1e-12)
+    for name, pipeline in (("glr", glr_pipeline), ("sql", sql_pipeline)):
+        model = load(saved_models[name])
+        assert model.get_raw_model().runtime == "spark"
+        expected = spark_predictions(pipeline, spark, adult_holdout, ["prediction"])
+        np.testing.assert_allclose(
+            model.predict(adult_holdout)["prediction"], expected["prediction"], rtol=1e-12
+        )
 
-    text = load(saved_models["text"])
-    assert text.get_raw_model().runtime == "spark"
-    expected = spark_predictions(text_pipeline, spark, text_frame[["text"]], ["prediction", "probability"])
-    assert_same_predictions(text.predict(text_frame[["text"]]), expected)
+
+@pytest.mark.parametrize("name", ["gbt", "text"])
+def test_the_articles_pipelines_score_with_onnx_and_agree_with_spark(
+    saved_models, name, gbt_regressor_pipeline, text_pipeline, adult_holdout, text_frame, spark
+):
+    pipeline, frame = {
+        "gbt": (gbt_regressor_pipeline, adult_holdout),
+        "text": (text_pipeline, text_frame[["text"]]),
+    }[name]
+    model = load(saved_models[name])
+    assert model.get_raw_model().runtime == "onnx"
+    got = model.predict(frame)
+    expected = spark_predictions(pipeline, spark, frame, list(got.columns))
+    np.testing.assert_allclose(got["prediction"], expected["prediction"], atol=ABS_TOL, rtol=REL_TOL)
 
 
 def test_runtime_override_by_model_config(saved_models):
@@ -82,7 +95,7 @@ def test_runtime_override_by_inference_config_environment(saved_models, monkeypa
 
 def test_onnx_runtime_on_native_only_model_fails_quoting_the_reason(saved_models):
     with pytest.raises(mlflow_sparkonnx.RuntimeUnavailableError, match="mismatch.*prediction"):
-        load(saved_models["gbt"], runtime="onnx")
+        load(saved_models["glr"], runtime="onnx")
 
 
 def test_unknown_runtime_is_refused(saved_models):
