@@ -23,6 +23,16 @@ def columns(stage: Any, name: str) -> list[str]:
     return [stage.getOrDefault(name)]
 
 
+def input_columns(stage: Any) -> list[str]:
+    """The stage's ``inputCols`` or ``[inputCol]``: the columns a one-to-one stage reads."""
+    return columns(stage, "inputCol")
+
+
+def output_columns(stage: Any) -> list[str]:
+    """The stage's ``outputCols`` or ``[outputCol]``."""
+    return columns(stage, "outputCol")
+
+
 def constant(
     scope: Any, container: Any, hint: str, onnx_type: int, shape: Sequence[int], values: Sequence[Any]
 ) -> str:

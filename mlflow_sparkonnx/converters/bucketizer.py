@@ -16,7 +16,15 @@ from typing import Any
 from pyspark.ml.feature import Bucketizer
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, as_float_matrix, columns, constant, node, row_sum
+from mlflow_sparkonnx.converters._graph import (
+    FLOAT,
+    as_float_matrix,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+    row_sum,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -85,8 +93,8 @@ SPECS = [
         Bucketizer,
         convert_bucketizer,
         calculate_bucketizer_shapes,
-        input_columns=lambda stage: columns(stage, "inputCol"),
-        output_columns=lambda stage: columns(stage, "outputCol"),
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
     )
 ]

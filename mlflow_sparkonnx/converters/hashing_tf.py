@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.ml.feature import HashingTF
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, INT64, constant, node
+from mlflow_sparkonnx.converters._graph import FLOAT, INT64, constant, input_columns, node, output_columns
 from mlflow_sparkonnx.converters._text import TEXT_OPSET, dim, ints, op, token_mask
 
 _logger = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ SPECS = [
         HashingTF,
         convert_hashing_tf,
         calculate_hashing_tf_shapes,
-        input_columns=lambda stage: [stage.getOrDefault("inputCol")],
-        output_columns=lambda stage: [stage.getOrDefault("outputCol")],
+        input_columns=input_columns,
+        output_columns=output_columns,
         min_opset=TEXT_OPSET,
     ),
 ]

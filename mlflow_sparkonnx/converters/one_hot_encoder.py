@@ -15,7 +15,14 @@ from typing import Any
 from pyspark.ml.feature import OneHotEncoderModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, as_float_matrix, columns, constant, node
+from mlflow_sparkonnx.converters._graph import (
+    FLOAT,
+    as_float_matrix,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -72,8 +79,8 @@ SPECS = [
         OneHotEncoderModel,
         convert_one_hot_encoder,
         calculate_one_hot_encoder_shapes,
-        input_columns=lambda stage: columns(stage, "inputCol"),
-        output_columns=lambda stage: columns(stage, "outputCol"),
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
     )
 ]

@@ -18,7 +18,17 @@ from typing import Any
 from pyspark.ml.feature import MinMaxScalerModel, Normalizer, StandardScalerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import BOOL, FLOAT, as_float_matrix, constant, node, row_max, row_sum
+from mlflow_sparkonnx.converters._graph import (
+    BOOL,
+    FLOAT,
+    as_float_matrix,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+    row_max,
+    row_sum,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -133,17 +143,13 @@ def calculate_same_shape(operator: Any) -> None:
     operator.outputs[0].type = FloatTensorType(list(operator.inputs[0].type.shape))
 
 
-def _single(param: str) -> Any:
-    return lambda stage: [stage.getOrDefault(param)]
-
-
 SPECS = [
     ConverterSpec(
         stage_class,
         converter,
         calculate_same_shape,
-        input_columns=_single("inputCol"),
-        output_columns=_single("outputCol"),
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
     )
     for stage_class, converter in (

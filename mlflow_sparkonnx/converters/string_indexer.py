@@ -25,7 +25,14 @@ import numpy as np
 from pyspark.ml.feature import StringIndexerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, INT64, columns, constant, node
+from mlflow_sparkonnx.converters._graph import (
+    FLOAT,
+    INT64,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+)
 from mlflow_sparkonnx.exceptions import ConversionError
 
 _logger = logging.getLogger(__name__)
@@ -134,8 +141,8 @@ SPECS = [
         StringIndexerModel,
         convert_string_indexer,
         calculate_string_indexer_shapes,
-        input_columns=lambda stage: columns(stage, "inputCol"),
-        output_columns=lambda stage: columns(stage, "outputCol"),
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
     )
 ]

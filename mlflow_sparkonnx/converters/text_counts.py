@@ -17,7 +17,15 @@ from onnx import TensorProto
 from pyspark.ml.feature import CountVectorizerModel, IDFModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, INT64, as_float_matrix, constant, node
+from mlflow_sparkonnx.converters._graph import (
+    FLOAT,
+    INT64,
+    as_float_matrix,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+)
 from mlflow_sparkonnx.converters._text import TEXT_OPSET, dim, ints, op, row_counts, token_mask
 
 _logger = logging.getLogger(__name__)
@@ -110,21 +118,13 @@ def calculate_idf_shapes(operator: Any) -> None:
     operator.outputs[0].type = FloatTensorType([n, len(operator.raw_operator.idf)])
 
 
-def _input(stage: Any) -> list[str]:
-    return [stage.getOrDefault("inputCol")]
-
-
-def _output(stage: Any) -> list[str]:
-    return [stage.getOrDefault("outputCol")]
-
-
 SPECS = [
     ConverterSpec(
         CountVectorizerModel,
         convert_count_vectorizer,
         calculate_count_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
         min_opset=TEXT_OPSET,
     ),
@@ -132,7 +132,7 @@ SPECS = [
         IDFModel,
         convert_idf,
         calculate_idf_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
     ),
 ]

@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.ml.feature import NGram, StopWordsRemover
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, constant, node
+from mlflow_sparkonnx.converters._graph import INT64, constant, input_columns, node, output_columns
 from mlflow_sparkonnx.converters._text import (
     STRING,
     TEXT_OPSET,
@@ -119,21 +119,13 @@ def calculate_token_shapes(operator: Any) -> None:
     operator.outputs[0].type = StringTensorType([operator.inputs[0].type.shape[0], None])
 
 
-def _input(stage: Any) -> list[str]:
-    return [stage.getOrDefault("inputCol")]
-
-
-def _output(stage: Any) -> list[str]:
-    return [stage.getOrDefault("outputCol")]
-
-
 SPECS = [
     ConverterSpec(
         StopWordsRemover,
         convert_stop_words_remover,
         calculate_token_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
         min_opset=TEXT_OPSET,
     ),
@@ -141,8 +133,8 @@ SPECS = [
         NGram,
         convert_ngram,
         calculate_token_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
         min_opset=TEXT_OPSET,
     ),
 ]

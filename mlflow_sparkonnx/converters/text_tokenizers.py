@@ -22,7 +22,7 @@ from typing import Any
 from pyspark.ml.feature import RegexTokenizer, Tokenizer
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, constant
+from mlflow_sparkonnx.converters._graph import INT64, constant, input_columns, output_columns
 from mlflow_sparkonnx.converters._text import (
     STRING,
     TEXT_OPSET,
@@ -140,21 +140,13 @@ def calculate_token_shapes(operator: Any) -> None:
     operator.outputs[0].type = StringTensorType([n, None])
 
 
-def _input(stage: Any) -> list[str]:
-    return [stage.getOrDefault("inputCol")]
-
-
-def _output(stage: Any) -> list[str]:
-    return [stage.getOrDefault("outputCol")]
-
-
 SPECS = [
     ConverterSpec(
         Tokenizer,
         convert_tokenizer,
         calculate_token_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
         min_opset=TEXT_OPSET,
     ),
@@ -162,8 +154,8 @@ SPECS = [
         RegexTokenizer,
         convert_regex_tokenizer,
         calculate_token_shapes,
-        input_columns=_input,
-        output_columns=_output,
+        input_columns=input_columns,
+        output_columns=output_columns,
         min_opset=TEXT_OPSET,
     ),
 ]

@@ -15,7 +15,14 @@ from typing import Any
 from pyspark.ml.feature import VectorIndexerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, as_float_matrix, constant, node
+from mlflow_sparkonnx.converters._graph import (
+    INT64,
+    as_float_matrix,
+    constant,
+    input_columns,
+    node,
+    output_columns,
+)
 from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
 
@@ -65,8 +72,8 @@ SPECS = [
         stage_class=VectorIndexerModel,
         converter=convert_vector_indexer,
         shape_calculator=calculate_vector_indexer_shape,
-        input_columns=lambda stage: [stage.getInputCol()],
-        output_columns=lambda stage: [stage.getOutputCol()],
+        input_columns=input_columns,
+        output_columns=output_columns,
         replaces_onnxmltools=True,
     )
 ]
