@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from mlflow_sparkonnx.categories import closed_categories
 from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
 from mlflow_sparkonnx.convert.verify import ParityReport, verify_parity
 from mlflow_sparkonnx.exceptions import (
@@ -23,6 +22,7 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
+from mlflow_sparkonnx.input_guards import bucket_ranges, closed_categories, find_violations
 from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
 from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime
 from mlflow_sparkonnx.schema import (
@@ -64,6 +64,7 @@ class Analysis:
     parity: ParityReport | None = None
     predictions: pd.DataFrame | None = field(default=None, repr=False)
     closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bucket_ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def default_runtime(self) -> str:
@@ -149,11 +150,12 @@ def analyse(
         inputs = [by_name[name] for name in required]
     coerced = coerce_inputs(frame, inputs)
     closed = closed_categories(kept, inputs)
-    unseen = _rows_with_unseen_categories(coerced, closed)
+    ranges = bucket_ranges(kept, inputs)
+    unseen = _rows_spark_refuses_or_drops(coerced, closed, ranges)
     if unseen.any():
         _logger.info(
-            "%d input_example rows hold categories their StringIndexer (handleInvalid error/skip) never "
-            "saw; they are left out of the parity rows (both runtimes refuse or null them).",
+            "%d input_example rows hold values a stage refuses or drops (unseen categories, values "
+            "outside Bucketizer splits); they are left out of the parity rows.",
             int(unseen.sum()),
         )
         coerced = coerced[~unseen].reset_index(drop=True)
@@ -173,6 +175,7 @@ def analyse(
         "ONNX conversion disabled (onnx=False)",
         predictions=spark_result,
         closed_categories=closed,
+        bucket_ranges=ranges,
     )
     if onnx is False:
         return analysis
@@ -208,13 +211,11 @@ def onnx_batch_rows(stages: list[Any]) -> int:
     return max(1, min(DEFAULT_BATCH_ROWS, _DENSE_ELEMENTS_PER_BATCH // max(widths)))
 
 
-def _rows_with_unseen_categories(frame: pd.DataFrame, closed: dict[str, dict[str, Any]]) -> Any:
-    import numpy as np
-
-    unseen = np.zeros(len(frame), dtype=bool)
-    for column, entry in closed.items():
-        unseen |= ~frame[column].isin(entry["labels"]).to_numpy()
-    return unseen
+def _rows_spark_refuses_or_drops(frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any]) -> Any:
+    refused, skip = find_violations(frame, closed, ranges)
+    for _, mask, _ in refused:
+        skip = skip | mask
+    return skip
 
 
 def _output_columns(

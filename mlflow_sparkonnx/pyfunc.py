@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.categories import rows_to_skip
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.input_guards import rows_to_skip
 from mlflow_sparkonnx.runtimes.base import null_rows_where
 from mlflow_sparkonnx.schema import Column, coerce_inputs, unseen_category_error
 
@@ -62,6 +62,7 @@ class SparkOnnxModel:
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
         self._closed_categories = conf.get("closed_categories") or {}
+        self._bucket_ranges = conf.get("bucket_ranges") or {}
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:
@@ -72,7 +73,7 @@ class SparkOnnxModel:
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Score a frame by column name; extra columns are ignored."""
         frame = coerce_inputs(_as_frame(model_input), self.inputs)
-        skip = rows_to_skip(frame, self._closed_categories)
+        skip = rows_to_skip(frame, self._closed_categories, self._bucket_ranges)
         try:
             if not skip.any():
                 return self._runtime.predict(frame)

@@ -1,4 +1,4 @@
-"""Unseen categories under StringIndexer handleInvalid='error' / 'skip', the same in both runtimes."""
+"""Inputs Spark refuses or drops (unseen categories, out-of-range buckets): same in both runtimes."""
 
 from __future__ import annotations
 
@@ -73,4 +73,59 @@ def test_skip_mode_gives_null_outputs_for_that_row_in_both_runtimes(saved, adult
     assert (
         results["onnx"]["prediction"].drop(index=4).tolist()
         == results["spark"]["prediction"].drop(index=4).tolist()
+    )
+
+
+@pytest.fixture(scope="module")
+def bucketed(spark, adult_train, tmp_path_factory):
+    """Bucketizer(age, finite splits, handleInvalid='skip') → VectorAssembler → LogisticRegression."""
+    from pyspark.ml.feature import Bucketizer
+
+    stages = [
+        Bucketizer(
+            splits=[17.0, 30.0, 45.0, 60.0, 91.0],
+            inputCol="age",
+            outputCol="age_bucket",
+            handleInvalid="skip",
+        ),
+        VectorAssembler(inputCols=["age_bucket", "hours_per_week"], outputCol="features"),
+        StringIndexer(inputCol="income", outputCol="label"),
+        LogisticRegression(maxIter=10),
+    ]
+    model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
+    path = str(tmp_path_factory.mktemp("bucketed") / "model")
+    mlflow_sparkonnx.save_model(model, path, input_example=adult_train.drop(columns=["income"]).head(200))
+    return path
+
+
+def test_bucket_ranges_are_recorded(bucketed):
+    with open(f"{bucketed}/MLmodel") as f:
+        conf = yaml.safe_load(f)["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "verified", conf["onnx_reason"]
+    assert conf["bucket_ranges"] == {"age": {"low": 17.0, "high": 91.0, "nan": "skip"}}
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "spark"])
+def test_value_outside_bucketizer_splits_is_refused(bucketed, adult_holdout, runtime):
+    model = mlflow.pyfunc.load_model(bucketed, model_config={"runtime": runtime})
+    frame = adult_holdout.head(4).copy()
+    frame.loc[1, "age"] = 120
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'age' row 1 holds 120.0, outside"):
+        model.predict(frame)
+
+
+def test_nan_under_skip_gives_null_outputs_in_both_runtimes(bucketed, adult_holdout):
+    frame = adult_holdout.head(5).astype({"age": "float64"})
+    frame.loc[3, "age"] = float("nan")
+    results = {
+        runtime: mlflow.pyfunc.load_model(bucketed, model_config={"runtime": runtime})
+        .get_raw_model()
+        .predict(frame)
+        for runtime in ("onnx", "spark")
+    }
+    for result in results.values():
+        assert math.isnan(result["prediction"][3]) and not result.drop(index=3)["prediction"].isna().any()
+    assert (
+        results["onnx"]["prediction"].drop(index=3).tolist()
+        == results["spark"]["prediction"].drop(index=3).tolist()
     )

@@ -1,0 +1,121 @@
+"""Inputs Spark refuses or drops, checked before either runtime runs, the same way for both.
+
+An ONNX graph cannot raise, and it cannot drop a row. So what a stage would refuse is recorded
+at save time for the raw input columns it reads, and checked on every call:
+- unseen categories of a StringIndexer with ``handleInvalid="error"`` or ``"skip"``;
+- values outside a Bucketizer's finite outer splits (Spark always raises), and NaN when its
+  ``handleInvalid`` is ``error`` or ``skip``.
+``error`` (and out-of-range values): the call fails with ``InvalidInputError`` naming the column,
+the row and the value. ``skip``: Spark would drop the row; here its outputs are null (the row is
+kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.exceptions import InvalidInputError
+from mlflow_sparkonnx.schema import Column
+
+
+def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
+    """``{column: {"handle_invalid": "error"|"skip", "labels": [...]}}`` for raw string inputs."""
+    from pyspark.ml.feature import StringIndexerModel
+
+    string_inputs = {c.name for c in inputs if c.spark_type == "string"}
+    closed: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        if not isinstance(stage, StringIndexerModel) or stage.getHandleInvalid() == "keep":
+            continue
+        if stage.isSet(stage.inputCols):
+            columns = stage.getInputCols()
+        else:
+            columns = [stage.getInputCol()]
+        for column, labels in zip(columns, stage.labelsArray, strict=True):
+            if column not in string_inputs:
+                continue
+            entry = closed.setdefault(column, {"handle_invalid": "skip", "labels": list(labels)})
+            entry["labels"] = [label for label in entry["labels"] if label in set(labels)]
+            if stage.getHandleInvalid() == "error":
+                entry["handle_invalid"] = "error"
+    return closed
+
+
+def bucket_ranges(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
+    """``{column: {"low", "high", "nan"}}`` for raw numeric inputs a Bucketizer reads."""
+    from pyspark.ml.feature import Bucketizer
+
+    numeric_inputs = {c.name for c in inputs if c.is_numeric}
+    ranges: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        if not isinstance(stage, Bucketizer):
+            continue
+        if stage.isSet(stage.inputCols):
+            pairs = zip(stage.getInputCols(), stage.getSplitsArray(), strict=True)
+        else:
+            pairs = [(stage.getInputCol(), stage.getSplits())]
+        for column, splits in pairs:
+            if column not in numeric_inputs:
+                continue
+            entry = ranges.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
+            entry["low"] = max(entry["low"], float(splits[0]))
+            entry["high"] = min(entry["high"], float(splits[-1]))
+            if stage.getHandleInvalid() != "keep":
+                entry["nan"] = "error" if stage.getHandleInvalid() == "error" else max(entry["nan"], "skip")
+    return {
+        c: e
+        for c, e in ranges.items()
+        if np.isfinite(e["low"]) or np.isfinite(e["high"]) or e["nan"] != "keep"
+    }
+
+
+def find_violations(
+    frame: pd.DataFrame, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]]
+) -> tuple[list[tuple[str, np.ndarray, str]], np.ndarray]:
+    """``(refused, skip)``: per refused column its row mask and the reason; the rows to null."""
+    refused: list[tuple[str, np.ndarray, str]] = []
+    skip = np.zeros(len(frame), dtype=bool)
+    for column, entry in ranges.items():
+        values = frame[column].to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore"):
+            outside = (values < entry["low"]) | (values > entry["high"])
+        bounds = f"[{entry['low']}, {entry['high']}]"
+        refused.append((column, outside, f"outside its Bucketizer's splits {bounds}, which Spark refuses"))
+        missing = np.isnan(values)
+        if entry["nan"] == "error":
+            refused.append((column, missing, "a NaN, and its Bucketizer has handleInvalid='error'"))
+        elif entry["nan"] == "skip":
+            skip |= missing
+    for column, entry in closed.items():
+        unseen = ~frame[column].isin(entry["labels"]).to_numpy()
+        if entry["handle_invalid"] == "error":
+            refused.append(
+                (
+                    column,
+                    unseen,
+                    (
+                        "a category not seen when the pipeline was fitted; its StringIndexer has "
+                        "handleInvalid='error' (refit with handleInvalid='keep' to score such rows)"
+                    ),
+                )
+            )
+        else:
+            skip |= unseen
+    return [r for r in refused if r[1].any()], skip
+
+
+def rows_to_skip(
+    frame: pd.DataFrame, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None
+) -> np.ndarray:
+    """A boolean mask of rows whose outputs are null; raises ``InvalidInputError`` for refused rows."""
+    refused, skip = find_violations(frame, closed, ranges or {})
+    if refused:
+        column, mask, why = refused[0]
+        row = int(np.flatnonzero(mask)[0])
+        value = frame[column].iloc[row]
+        value = value.item() if hasattr(value, "item") else value  # 120.0, not np.float64(120.0)
+        raise InvalidInputError(f"Column '{column}' row {row} holds {value!r}, {why}.")
+    return skip
