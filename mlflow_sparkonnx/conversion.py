@@ -22,7 +22,7 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
-from mlflow_sparkonnx.input_guards import bucket_ranges, closed_categories, find_violations
+from mlflow_sparkonnx.input_guards import closed_categories, find_violations, numeric_guards
 from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
 from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime
 from mlflow_sparkonnx.schema import (
@@ -64,7 +64,7 @@ class Analysis:
     parity: ParityReport | None = None
     predictions: pd.DataFrame | None = field(default=None, repr=False)
     closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
-    bucket_ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numeric_guards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def default_runtime(self) -> str:
@@ -150,7 +150,7 @@ def analyse(
         inputs = [by_name[name] for name in required]
     coerced = coerce_inputs(frame, inputs)
     closed = closed_categories(kept, inputs)
-    ranges = bucket_ranges(kept, inputs)
+    ranges = numeric_guards(kept, inputs)
     unseen = _rows_spark_refuses_or_drops(coerced, closed, ranges)
     if unseen.any():
         _logger.info(
@@ -175,7 +175,7 @@ def analyse(
         "ONNX conversion disabled (onnx=False)",
         predictions=spark_result,
         closed_categories=closed,
-        bucket_ranges=ranges,
+        numeric_guards=ranges,
     )
     if onnx is False:
         return analysis

@@ -202,7 +202,7 @@ def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
         "dropped_stages": stage_names(analysis.dropped_stages),
         "inputs": [c.to_dict() for c in analysis.inputs],
         "closed_categories": analysis.closed_categories,
-        "bucket_ranges": analysis.bucket_ranges,
+        "numeric_guards": analysis.numeric_guards,
         "outputs": [c.to_dict() for c in analysis.outputs],
         "onnx_outputs": analysis.graph.output_names if verified else None,
         "onnx_batch_rows": onnx_batch_rows(analysis.pipeline.stages),

@@ -3,8 +3,9 @@
 An ONNX graph cannot raise, and it cannot drop a row. So what a stage would refuse is recorded
 at save time for the raw input columns it reads, and checked on every call:
 - unseen categories of a StringIndexer with ``handleInvalid="error"`` or ``"skip"``;
-- values outside a Bucketizer's finite outer splits (Spark always raises), and NaN when its
-  ``handleInvalid`` is ``error`` or ``skip``.
+- values outside a Bucketizer's finite outer splits (Spark always raises), and NaN (or null) in
+  a column a Bucketizer or VectorAssembler reads when its ``handleInvalid`` is ``error`` (Spark's
+  default) or ``skip``.
 ``error`` (and out-of-range values): the call fails with ``InvalidInputError`` naming the column,
 the row and the value. ``skip``: Spark would drop the row; here its outputs are null (the row is
 kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
@@ -44,30 +45,44 @@ def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict
     return closed
 
 
-def bucket_ranges(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
-    """``{column: {"low", "high", "nan"}}`` for raw numeric inputs a Bucketizer reads."""
-    from pyspark.ml.feature import Bucketizer
+#: How strict a NaN rule is; the strictest stage reading a column wins.
+_NAN_STRICTNESS = {"keep": 0, "skip": 1, "error": 2}
+
+
+def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
+    """``{column: {"low", "high", "nan"}}`` for raw numeric inputs a Bucketizer or VectorAssembler reads.
+
+    Bucketizer: its outer splits bound the column and its ``handleInvalid`` rules NaN.
+    VectorAssembler: its ``handleInvalid`` rules NaN (Spark's default, ``error``, refuses it).
+    """
+    from pyspark.ml.feature import Bucketizer, VectorAssembler
 
     numeric_inputs = {c.name for c in inputs if c.is_numeric}
-    ranges: dict[str, dict[str, Any]] = {}
+    guards: dict[str, dict[str, Any]] = {}
+
+    def guard(column: str, stage: Any, low: float = -np.inf, high: float = np.inf) -> None:
+        if column not in numeric_inputs:
+            return
+        entry = guards.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
+        entry["low"], entry["high"] = max(entry["low"], low), min(entry["high"], high)
+        rule = stage.getHandleInvalid()
+        if _NAN_STRICTNESS[rule] > _NAN_STRICTNESS[entry["nan"]]:
+            entry["nan"] = rule
+
     for stage in stages:
-        if not isinstance(stage, Bucketizer):
-            continue
-        if stage.isSet(stage.inputCols):
-            pairs = zip(stage.getInputCols(), stage.getSplitsArray(), strict=True)
-        else:
-            pairs = [(stage.getInputCol(), stage.getSplits())]
-        for column, splits in pairs:
-            if column not in numeric_inputs:
-                continue
-            entry = ranges.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
-            entry["low"] = max(entry["low"], float(splits[0]))
-            entry["high"] = min(entry["high"], float(splits[-1]))
-            if stage.getHandleInvalid() != "keep":
-                entry["nan"] = "error" if stage.getHandleInvalid() == "error" else max(entry["nan"], "skip")
+        if isinstance(stage, Bucketizer):
+            if stage.isSet(stage.inputCols):
+                pairs = zip(stage.getInputCols(), stage.getSplitsArray(), strict=True)
+            else:
+                pairs = [(stage.getInputCol(), stage.getSplits())]
+            for column, splits in pairs:
+                guard(column, stage, float(splits[0]), float(splits[-1]))
+        elif isinstance(stage, VectorAssembler):
+            for column in stage.getInputCols():
+                guard(column, stage)
     return {
-        c: e
-        for c, e in ranges.items()
+        c: {k: float(v) if k != "nan" else v for k, v in e.items()}
+        for c, e in guards.items()
         if np.isfinite(e["low"]) or np.isfinite(e["high"]) or e["nan"] != "keep"
     }
 
@@ -86,7 +101,17 @@ def find_violations(
         refused.append((column, outside, f"outside its Bucketizer's splits {bounds}, which Spark refuses"))
         missing = np.isnan(values)
         if entry["nan"] == "error":
-            refused.append((column, missing, "a NaN, and its Bucketizer has handleInvalid='error'"))
+            refused.append(
+                (
+                    column,
+                    missing,
+                    (
+                        "a null/NaN, which a stage reading it refuses (handleInvalid='error', Spark's "
+                        "default for VectorAssembler and Bucketizer); impute it, or refit that stage with "
+                        "handleInvalid='keep'"
+                    ),
+                )
+            )
         elif entry["nan"] == "skip":
             skip |= missing
     for column, entry in closed.items():

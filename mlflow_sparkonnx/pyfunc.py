@@ -62,7 +62,7 @@ class SparkOnnxModel:
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
         self._closed_categories = conf.get("closed_categories") or {}
-        self._bucket_ranges = conf.get("bucket_ranges") or {}
+        self._numeric_guards = conf.get("numeric_guards") or {}
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:
@@ -73,7 +73,7 @@ class SparkOnnxModel:
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Score a frame by column name; extra columns are ignored."""
         frame = coerce_inputs(_as_frame(model_input), self.inputs)
-        skip = rows_to_skip(frame, self._closed_categories, self._bucket_ranges)
+        skip = rows_to_skip(frame, self._closed_categories, self._numeric_guards)
         try:
             if not skip.any():
                 return self._runtime.predict(frame)

@@ -98,11 +98,13 @@ def bucketed(spark, adult_train, tmp_path_factory):
     return path
 
 
-def test_bucket_ranges_are_recorded(bucketed):
+def test_numeric_guards_are_recorded(bucketed):
     with open(f"{bucketed}/MLmodel") as f:
         conf = yaml.safe_load(f)["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "verified", conf["onnx_reason"]
-    assert conf["bucket_ranges"] == {"age": {"low": 17.0, "high": 91.0, "nan": "skip"}}
+    assert conf["numeric_guards"]["age"] == {"low": 17.0, "high": 91.0, "nan": "skip"}
+    # The VectorAssembler reads hours_per_week raw, with Spark's default handleInvalid='error'.
+    assert conf["numeric_guards"]["hours_per_week"] == {"low": -math.inf, "high": math.inf, "nan": "error"}
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "spark"])
@@ -129,3 +131,15 @@ def test_nan_under_skip_gives_null_outputs_in_both_runtimes(bucketed, adult_hold
         results["onnx"]["prediction"].drop(index=3).tolist()
         == results["spark"]["prediction"].drop(index=3).tolist()
     )
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "spark"])
+def test_nan_into_a_default_vector_assembler_is_refused(saved_models, adult_holdout, runtime):
+    """Spark's VectorAssembler (handleInvalid='error') fails on NaN; the graph would score it."""
+    model = mlflow.pyfunc.load_model(saved_models["lr"], model_config={"runtime": runtime}).get_raw_model()
+    frame = adult_holdout.head(4).astype({"capital_gain": "float64"})
+    frame.loc[2, "capital_gain"] = float("nan")
+    with pytest.raises(
+        mlflow_sparkonnx.InvalidInputError, match=r"'capital_gain' row 2 holds nan, a null/NaN"
+    ):
+        model.predict(frame)
