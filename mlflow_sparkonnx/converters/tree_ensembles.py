@@ -33,6 +33,7 @@ from pyspark.ml.regression import (
 )
 
 from mlflow_sparkonnx.converters import ConverterSpec
+from mlflow_sparkonnx.converters._graph import constant, node
 
 _logger = logging.getLogger(__name__)
 
@@ -277,9 +278,7 @@ def _constant(
     dtype: int = TensorProto.DOUBLE,
     shape: list[int] | None = None,
 ) -> str:
-    tensor_name = scope.get_unique_variable_name(name)
-    container.add_initializer(tensor_name, dtype, shape or [len(values)], values)
-    return tensor_name
+    return constant(scope, container, name, dtype, shape or [len(values)], values)
 
 
 #: The lowest opset of each operator form used here; the forms are unchanged up to opset 20. The
@@ -302,10 +301,7 @@ _OP_VERSIONS = {
 def _node(
     scope: Any, container: Any, op: str, inputs: list[str], output: str | None = None, **attrs: Any
 ) -> str:
-    output = output or scope.get_unique_variable_name(op.lower())
-    name = scope.get_unique_operator_name(op)
-    container.add_node(op, inputs, output, name=name, op_version=_OP_VERSIONS[op], **attrs)
-    return output
+    return node(scope, container, op, inputs, op_version=_OP_VERSIONS[op], output=output, **attrs)
 
 
 def convert_tree_regressor(scope: Any, operator: Any, container: Any) -> None:
