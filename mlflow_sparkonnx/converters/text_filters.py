@@ -2,7 +2,8 @@
 
 - StopWordsRemover: a token is dropped when it (lower-cased, unless ``caseSensitive``) is in the
   stop list (lower-cased the way Java's ``toLowerCase`` does, which Python's ``str.lower``
-  matches). Only single-column stages in an English (or root) locale convert.
+  matches). ``inputCols``/``outputCols`` share the list and ``caseSensitive``: one filter per
+  column pair. Only stages in an English (or root) locale convert when lower-casing.
 - NGram: ``n`` consecutive tokens joined by ``" "``; rows with fewer than ``n`` tokens give none.
 """
 
@@ -39,17 +40,22 @@ def _lower_tokens(scope: Any, container: Any, tokens: str) -> str:
 
 
 def convert_stop_words_remover(scope: Any, operator: Any, container: Any) -> None:
-    """Look every token up in the stop list (LabelEncoder), keep the others in order."""
+    """Look every token up in the stop list (LabelEncoder), keep the others in order; per column."""
     stage = operator.raw_operator
-    if stage.isSet(stage.inputCols):
-        raise NotImplementedError("StopWordsRemover with inputCols/outputCols has no ONNX converter")
     case_sensitive = stage.getCaseSensitive()
     locale = stage.getLocale()
     if not case_sensitive and locale.split("_")[0].lower() not in ("en", ""):
         raise NotImplementedError(f"StopWordsRemover lower-cases in locale {locale!r}; only English converts")
-    tokens = operator.inputs[0].full_name
-    mask = token_mask(scope, container, tokens)
     words = sorted({w if case_sensitive else w.lower() for w in stage.getStopWords()})
+    for variable, output in zip(operator.inputs, operator.outputs, strict=True):
+        _remove_stop_words(scope, container, variable.full_name, output.full_name, words, case_sensitive)
+
+
+def _remove_stop_words(
+    scope: Any, container: Any, tokens: str, output: str, words: list[str], case_sensitive: bool
+) -> None:
+    """One column: ``[N, T]`` padded tokens without the stop words, compacted and re-padded."""
+    mask = token_mask(scope, container, tokens)
     if words:
         looked_up = tokens
         if not case_sensitive:  # padding is not UTF-8, which StringNormalizer refuses
@@ -72,7 +78,7 @@ def convert_stop_words_remover(scope: Any, operator: Any, container: Any) -> Non
         mask = op(scope, container, "And", [mask, kept], 7)
     tokens, mask = compact(scope, container, tokens, mask)
     padded = with_padding(scope, container, tokens, mask)
-    op(scope, container, "Identity", [padded], 16, output=operator.outputs[0].full_name)
+    op(scope, container, "Identity", [padded], 16, output=output)
 
 
 def convert_ngram(scope: Any, operator: Any, container: Any) -> None:
@@ -113,10 +119,11 @@ def convert_ngram(scope: Any, operator: Any, container: Any) -> None:
 
 
 def calculate_token_shapes(operator: Any) -> None:
-    """``[N, None]`` strings, one row per document."""
+    """``[N, None]`` strings per output column, one row per document."""
     from onnxmltools.convert.common.data_types import StringTensorType
 
-    operator.outputs[0].type = StringTensorType([operator.inputs[0].type.shape[0], None])
+    for variable, output in zip(operator.inputs, operator.outputs, strict=True):
+        output.type = StringTensorType([variable.type.shape[0], None])
 
 
 SPECS = [
