@@ -4,6 +4,9 @@
   gives ``(min + max) / 2``; NaN stays NaN (onnxmltools ignores ``min``/``max``).
 - StandardScalerModel: ``(x - mean)`` if ``withMean``, times ``1 / std`` if ``withStd``, with
   ``0`` in place of ``1 / std`` for a zero-variance feature (onnxmltools divides by zero).
+- RobustScalerModel: ``(x - median)`` if ``withCentering``, times ``1 / range`` if ``withScaling``
+  (``range`` = upper - lower quantile), ``0`` in place of ``1 / range`` for a zero range, as in
+  Spark (so a finite value becomes 0 and ±inf or NaN becomes NaN). No onnxmltools converter.
 - Normalizer: ``x / ||x||_p`` for any ``p >= 1`` (inf included), ``x`` itself when the norm is
   0. The norm is taken of ``x / max|x|`` and scaled back, so float32 neither overflows nor
   underflows on huge or tiny vectors.
@@ -15,7 +18,7 @@ import logging
 import math
 from typing import Any
 
-from pyspark.ml.feature import MinMaxScalerModel, Normalizer, StandardScalerModel
+from pyspark.ml.feature import MinMaxScalerModel, Normalizer, RobustScalerModel, StandardScalerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
@@ -87,24 +90,50 @@ def convert_min_max_scaler(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
-def convert_standard_scaler(scope: Any, operator: Any, container: Any) -> None:
-    """``(x - mean) * (1/std or 0)``, each part only when asked for."""
-    stage = operator.raw_operator
+def _shift_and_scale(
+    scope: Any, container: Any, operator: Any, shift: list[float] | None, scale: list[float] | None
+) -> None:
+    """``(x - shift) * scale``, each part only when given (Spark's ``getTransformFunc``)."""
     result = as_float_matrix(scope, container, operator.inputs[0])
-    k = len(stage.mean)
-    if stage.getWithMean():
-        mean = constant(scope, container, "ss_mean", FLOAT, [1, k], stage.mean.toArray())
-        result = node(scope, container, "Sub", [result, mean], op_version=14)
-    if stage.getWithStd():
-        inverse = [1.0 / s if s != 0 else 0.0 for s in stage.std.toArray()]
+    if shift is not None:
+        k = len(shift)
+        result = node(
+            scope,
+            container,
+            "Sub",
+            [result, constant(scope, container, "shift", FLOAT, [1, k], shift)],
+            op_version=14,
+        )
+    if scale is not None:
+        k = len(scale)
         result = node(
             scope,
             container,
             "Mul",
-            [result, constant(scope, container, "ss_inverse_std", FLOAT, [1, k], inverse)],
+            [result, constant(scope, container, "scale", FLOAT, [1, k], scale)],
             op_version=14,
         )
     node(scope, container, "Identity", [result], op_version=14, output=operator.outputs[0].full_name)
+
+
+def _inverse_or_zero(values: Any) -> list[float]:
+    return [1.0 / v if v != 0 else 0.0 for v in values]
+
+
+def convert_standard_scaler(scope: Any, operator: Any, container: Any) -> None:
+    """``(x - mean) * (1/std or 0)``, each part only when asked for."""
+    stage = operator.raw_operator
+    shift = list(stage.mean.toArray()) if stage.getWithMean() else None
+    scale = _inverse_or_zero(stage.std.toArray()) if stage.getWithStd() else None
+    _shift_and_scale(scope, container, operator, shift, scale)
+
+
+def convert_robust_scaler(scope: Any, operator: Any, container: Any) -> None:
+    """``(x - median) * (1/range or 0)``, each part only when asked for."""
+    stage = operator.raw_operator
+    shift = list(stage.median.toArray()) if stage.getWithCentering() else None
+    scale = _inverse_or_zero(stage.range.toArray()) if stage.getWithScaling() else None
+    _shift_and_scale(scope, container, operator, shift, scale)
 
 
 def convert_normalizer(scope: Any, operator: Any, container: Any) -> None:
@@ -156,5 +185,13 @@ SPECS = [
         (MinMaxScalerModel, convert_min_max_scaler),
         (StandardScalerModel, convert_standard_scaler),
         (Normalizer, convert_normalizer),
+    )
+] + [
+    ConverterSpec(
+        RobustScalerModel,
+        convert_robust_scaler,
+        calculate_same_shape,
+        input_columns=input_columns,
+        output_columns=output_columns,
     )
 ]
