@@ -6,7 +6,9 @@ never collides with itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from onnx import TensorProto
@@ -104,3 +106,30 @@ def row_sum(scope: Any, container: Any, x: str) -> str:
     """``[N, 1]`` row sums (ReduceSum with ``axes`` as an input: the form every opset >= 13 keeps)."""
     axes = constant(scope, container, "axis_one", INT64, [1], [1])
     return node(scope, container, "ReduceSum", [x, axes], op_version=13, keepdims=1)
+
+
+#: Spark types (``simpleString``) of the pipeline's raw input columns, while a conversion runs.
+_INPUT_SPARK_TYPES: ContextVar[dict[str, str] | None] = ContextVar(
+    "sparkonnx_input_spark_types", default=None
+)
+
+
+@contextmanager
+def spark_input_types(types: dict[str, str]) -> Iterator[None]:
+    """Let converters read the raw input columns' Spark types (every numeric type enters as float)."""
+    token = _INPUT_SPARK_TYPES.set(dict(types))
+    try:
+        yield
+    finally:
+        _INPUT_SPARK_TYPES.reset(token)
+
+
+def spark_input_type(name: str) -> str | None:
+    """The Spark type of raw input column ``name``; None when not a raw input or not known."""
+    types = _INPUT_SPARK_TYPES.get()
+    return None if types is None else types.get(name)
+
+
+def spark_input_types_known() -> bool:
+    """True while a conversion has published its input columns' Spark types."""
+    return _INPUT_SPARK_TYPES.get() is not None

@@ -46,3 +46,102 @@ def test_stop_words_remover_several_columns(spark, tmp_path, two_texts, stop_wor
         pipeline, two_texts, spark, tmp_path, output_cols=["title_tf", "body_tf"]
     )
     assert conf["parity"]["outputs"]["body_tf"]["max_abs_diff"] == 0.0
+
+
+def hasher_frame(spark, n: int, seed: int):
+    """A Spark frame of every FeatureHasher input kind, with nulls, NaN, zeros and big values."""
+    import random
+
+    from pyspark.sql.types import (
+        BooleanType,
+        DoubleType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    rng = random.Random(seed)
+    cities = ["Paris", "Zürich", "日本語", "", "a=b", "x y", "😀", "PARIS"]
+    edge_reals = [0.0, -0.0, -1.5, 1e30, -1e30, 3.25e-8, float("nan"), float("inf")]
+    rows = []
+    for i in range(n):
+        rows.append(
+            (
+                edge_reals[i] if i < len(edge_reals) else rng.uniform(-1e4, 1e4),
+                None if i % 17 == 3 else rng.randint(-(1 << 20), 1 << 20),
+                None if i % 13 == 5 else rng.random() < 0.5,
+                rng.choice(cities),
+                None if i % 11 == 7 else rng.randint(-3, 40),
+            )
+        )
+    schema = StructType(
+        [
+            StructField("real", DoubleType()),
+            StructField("count", LongType()),
+            StructField("flag", BooleanType()),
+            StructField("city", StringType()),
+            StructField("code", IntegerType()),
+        ]
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def typed(frame):
+    """The frame's Spark types published to the converters, as the conversion does for raw inputs."""
+    from mlflow_sparkonnx.converters._graph import spark_input_types
+
+    return spark_input_types({f.name: f.dataType.simpleString() for f in frame.schema.fields})
+
+
+@pytest.mark.parametrize(
+    ("num_features", "categorical"),
+    [(1, None), (32, ["code"]), (4096, ["code", "flag", "city"]), (1 << 18, ["count"])],
+)
+def test_feature_hasher_matches_spark(spark, tmp_path, num_features, categorical):
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import FeatureHasher
+
+    rows = 40 if num_features == 1 << 18 else 300  # 2^18 dense floats per row
+    frame = hasher_frame(spark, rows, seed=num_features)
+    hasher = FeatureHasher(
+        inputCols=["real", "count", "flag", "city", "code"], outputCol="hashed", numFeatures=num_features
+    )
+    if categorical:
+        hasher.setCategoricalCols(categorical)
+    with typed(frame):
+        conf = assert_onnx_matches_spark(PipelineModel(stages=[hasher]), frame, spark, tmp_path)
+    assert conf["parity"]["rows"] == rows
+
+
+def test_feature_hasher_nulls_add_nothing_and_nan_propagates(spark, tmp_path):
+    """Nulls (integer, boolean) are skipped as in Spark; a double NaN makes its bucket NaN."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import FeatureHasher
+
+    frame = hasher_frame(spark, 60, seed=5)
+    hasher = FeatureHasher(inputCols=["real", "count", "flag", "code"], outputCol="hashed", numFeatures=64)
+    pipeline = PipelineModel(stages=[hasher])
+    with typed(frame):
+        assert_onnx_matches_spark(pipeline, frame, spark, tmp_path)
+    vectors = pipeline.transform(frame).select("hashed").collect()
+    assert sum(v.hashed.toArray().sum() != v.hashed.toArray().sum() for v in vectors) == 1  # the NaN row
+
+
+def test_feature_hasher_floating_categorical_is_not_served_by_onnx(spark, tmp_path):
+    """Java's Double.toString text has no ONNX form: the graph is refused, Spark serves the model."""
+    import yaml
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import FeatureHasher
+
+    import mlflow_sparkonnx
+
+    frame = hasher_frame(spark, 20, seed=1)
+    hasher = FeatureHasher(inputCols=["real", "city"], outputCol="hashed", categoricalCols=["real"])
+    path = tmp_path / "fh"
+    with typed(frame):
+        mlflow_sparkonnx.save_model(PipelineModel(stages=[hasher]), str(path), input_example=frame)
+    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "failed"
+    assert "FeatureHasher categorical column 'real'" in conf["onnx_reason"]
