@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.exceptions import InvalidInputError
-from mlflow_sparkonnx.schema import Column
+from mlflow_sparkonnx.schema import Column, Columns
 
 
 def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
@@ -88,13 +88,16 @@ def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[st
 
 
 def find_violations(
-    frame: pd.DataFrame, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]]
+    frame: Columns, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]]
 ) -> tuple[list[tuple[str, np.ndarray, str]], np.ndarray]:
-    """``(refused, skip)``: per refused column its row mask and the reason; the rows to null."""
+    """``(refused, skip)``: per refused column its row mask and the reason; the rows to null.
+
+    ``frame`` is a pandas DataFrame or a mapping of column name to a 1-D array (all of one length).
+    """
     refused: list[tuple[str, np.ndarray, str]] = []
-    skip = np.zeros(len(frame), dtype=bool)
+    skip = np.zeros(_row_count(frame), dtype=bool)
     for column, entry in ranges.items():
-        values = frame[column].to_numpy(dtype="float64")
+        values = np.asarray(frame[column], dtype="float64")
         with np.errstate(invalid="ignore"):
             outside = (values < entry["low"]) | (values > entry["high"])
         bounds = f"[{entry['low']}, {entry['high']}]"
@@ -115,7 +118,9 @@ def find_violations(
         elif entry["nan"] == "skip":
             skip |= missing
     for column, entry in closed.items():
-        unseen = ~frame[column].isin(entry["labels"]).to_numpy()
+        labels = set(entry["labels"])
+        values = np.asarray(frame[column], dtype=object)
+        unseen = np.fromiter((value not in labels for value in values), dtype=bool, count=len(values))
         if entry["handle_invalid"] == "error":
             refused.append(
                 (
@@ -133,14 +138,20 @@ def find_violations(
 
 
 def rows_to_skip(
-    frame: pd.DataFrame, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None
+    frame: Columns, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None
 ) -> np.ndarray:
     """A boolean mask of rows whose outputs are null; raises ``InvalidInputError`` for refused rows."""
     refused, skip = find_violations(frame, closed, ranges or {})
     if refused:
         column, mask, why = refused[0]
         row = int(np.flatnonzero(mask)[0])
-        value = frame[column].iloc[row]
+        value = np.asarray(frame[column])[row]
         value = value.item() if hasattr(value, "item") else value  # 120.0, not np.float64(120.0)
         raise InvalidInputError(f"Column '{column}' row {row} holds {value!r}, {why}.")
     return skip
+
+
+def _row_count(frame: Columns) -> int:
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()), ()))

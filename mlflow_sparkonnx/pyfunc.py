@@ -14,7 +14,7 @@ from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
 from mlflow_sparkonnx.input_guards import rows_to_skip
 from mlflow_sparkonnx.runtimes.base import null_rows_where
-from mlflow_sparkonnx.schema import Column, coerce_inputs, unseen_category_error
+from mlflow_sparkonnx.schema import Column, coerce_columns, unseen_category_error
 
 _logger = logging.getLogger(__name__)
 
@@ -72,18 +72,21 @@ class SparkOnnxModel:
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Score a frame by column name; extra columns are ignored."""
-        frame = coerce_inputs(_as_frame(model_input), self.inputs)
-        skip = rows_to_skip(frame, self._closed_categories, self._numeric_guards)
+        frame = _as_frame(model_input)
+        columns = coerce_columns(frame, self.inputs)
+        n_rows = len(frame)
+        skip = rows_to_skip(columns, self._closed_categories, self._numeric_guards)
         try:
             if not skip.any():
-                return self._runtime.predict(frame)
-            scored = self._runtime.predict(frame[~skip].reset_index(drop=True))
+                return self._runtime.predict_columns(columns, n_rows)
+            kept = {name: values[~skip] for name, values in columns.items()}
+            scored = self._runtime.predict_columns(kept, int((~skip).sum()))
             return null_rows_where(scored, skip, self.outputs)
         except Exception as exc:
             match = _SPARK_UNSEEN_LABEL.search(str(exc)) if self.runtime == "spark" else None
             if match is None:
                 raise
-            raise unseen_category_error(frame, self.inputs, match.group(1)) from None
+            raise unseen_category_error(columns, self.inputs, match.group(1)) from None
 
     def get_raw_model(self) -> SparkOnnxModel:
         """This object, so ``pyfunc_model.get_raw_model().runtime`` tells the runtime."""

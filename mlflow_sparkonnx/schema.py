@@ -7,6 +7,7 @@ the ONNX input types at save time and input validation in both runtimes at predi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from mlflow_sparkonnx.exceptions import InvalidInputError
 NUMERIC_TYPES = frozenset({"tinyint", "smallint", "int", "bigint", "float", "double", "boolean"})
 INTEGRAL_TYPES = frozenset({"tinyint", "smallint", "int", "bigint"})
 _SEQUENCE_TYPES = ("vector", "array<")
+
+#: Scoring input: a pandas DataFrame, or column name → 1-D array of one length (the fast path).
+Columns = pd.DataFrame | Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,16 @@ def _python_scalar_converter(col: Column) -> Any:
 def coerce_inputs(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     """Select and cast the caller's columns to the recorded types; extra columns are ignored.
 
-    Numbers (int, bool, float, numeric strings are refused) become float64; string columns
+    Numbers (int, bool, float; numeric strings are refused) become float64; string columns
     must hold strings; sequence columns hold lists or arrays. Raises ``InvalidInputError``
     naming the column and the problem.
     """
+    arrays = coerce_columns(frame, columns)
+    return pd.DataFrame(arrays, index=pd.RangeIndex(len(frame)))
+
+
+def coerce_columns(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.ndarray]:
+    """:func:`coerce_inputs` as one numpy array per column (float64 or object): the scoring fast path."""
     if not isinstance(frame, pd.DataFrame):
         raise InvalidInputError(
             f"Expected a pandas DataFrame with columns {[c.name for c in columns]}, "
@@ -115,33 +125,37 @@ def coerce_inputs(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
         raise InvalidInputError(f"Missing input column(s): {described}.")
     coerced = {}
     for col in columns:
-        series = frame[col.name]
+        values = frame[col.name].to_numpy()
         if col.is_numeric:
-            coerced[col.name] = _as_float(series, col)
+            coerced[col.name] = _as_float(values, col)
         elif col.spark_type == "string":
-            coerced[col.name] = _as_strings(series, col)
+            coerced[col.name] = _as_strings(values, col)
         else:
-            coerced[col.name] = _as_sequences(series, col)
-    return pd.DataFrame(coerced, index=pd.RangeIndex(len(frame)))
+            coerced[col.name] = _as_sequences(values, col)
+    return coerced
 
 
-def _as_float(series: pd.Series, col: Column) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return series.astype("float64").reset_index(drop=True)
-    values = []
-    for position, value in enumerate(series):
-        if value is None or isinstance(value, (bool, int, float, np.number)):
-            values.append(np.nan if value is None else float(value))
+def _as_float(values: np.ndarray, col: Column) -> np.ndarray:
+    if values.dtype.kind in "biuf":
+        return values.astype("float64")
+    result = np.empty(len(values), dtype="float64")
+    for position, value in enumerate(values):
+        if value is None or value is pd.NA:
+            result[position] = np.nan
+        elif isinstance(value, (bool, int, float, np.number)):
+            result[position] = float(value)
         else:
             raise InvalidInputError(
                 f"Column '{col.name}' must be numeric ({col.spark_type}) but row {position} "
                 f"holds {type(value).__name__} {value!r}."
             )
-    return pd.Series(values, dtype="float64")
+    return result
 
 
-def _as_strings(series: pd.Series, col: Column) -> pd.Series:
-    for position, value in enumerate(series):
+def _as_strings(values: np.ndarray, col: Column) -> np.ndarray:
+    if values.dtype != object:
+        values = values.astype(object)
+    for position, value in enumerate(values):
         if not isinstance(value, str):
             problem = "a null" if value is None or value is pd.NA else (f"{type(value).__name__} {value!r}")
             if isinstance(value, float) and np.isnan(value):
@@ -149,12 +163,12 @@ def _as_strings(series: pd.Series, col: Column) -> pd.Series:
             raise InvalidInputError(
                 f"Column '{col.name}' must hold strings but row {position} holds {problem}."
             )
-    return pd.Series(list(series), dtype=object)
+    return values
 
 
-def _as_sequences(series: pd.Series, col: Column) -> pd.Series:
-    values = []
-    for position, value in enumerate(series):
+def _as_sequences(values: np.ndarray, col: Column) -> np.ndarray:
+    result = np.empty(len(values), dtype=object)
+    for position, value in enumerate(values):
         if hasattr(value, "toArray"):
             value = value.toArray()
         if not isinstance(value, (list, tuple, np.ndarray)):
@@ -167,15 +181,15 @@ def _as_sequences(series: pd.Series, col: Column) -> pd.Series:
                 f"Column '{col.name}' must hold vectors of length {col.size} but row "
                 f"{position} has length {len(value)}."
             )
-        values.append(list(value))
-    return pd.Series(values, dtype=object)
+        result[position] = list(value)
+    return result
 
 
-def unseen_category_error(frame: pd.DataFrame, columns: list[Column], value: str) -> InvalidInputError:
+def unseen_category_error(frame: Columns, columns: list[Column], value: str) -> InvalidInputError:
     """The error for Spark's "Unseen label" failure, naming the string column(s) holding ``value``."""
     for col in columns:
         if col.spark_type == "string":
-            hits = np.flatnonzero((frame[col.name] == value).to_numpy())
+            hits = np.flatnonzero(np.asarray(frame[col.name], dtype=object) == value)
             if len(hits):
                 return InvalidInputError(
                     f"Column '{col.name}' row {int(hits[0])} holds {value!r}, a category not seen when "

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.schema import Column
+from mlflow_sparkonnx.schema import Column, Columns
 
 
 class Runtime(Protocol):
@@ -17,6 +17,10 @@ class Runtime(Protocol):
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row out per row in, columns as recorded at save time."""
+        ...
+
+    def predict_columns(self, columns: Columns, n_rows: int) -> pd.DataFrame:
+        """``predict`` for coerced column arrays (``schema.coerce_columns``): the scoring fast path."""
         ...
 
 
@@ -33,17 +37,29 @@ def format_outputs(raw: dict[str, Any], outputs: list[Column], n_rows: int) -> p
             data[col.name] = np.asarray(values, dtype="float64").reshape(n_rows)
         elif col.spark_type == "string":
             flat = np.asarray(values, dtype=object).reshape(n_rows)
-            data[col.name] = pd.Series([None if _missing(v) else str(v) for v in flat], dtype=object)
+            data[col.name] = _object_array([None if _missing(v) else str(v) for v in flat])
         elif col.spark_type == "array<string>":
-            data[col.name] = pd.Series(
-                [None if _missing(row) else [str(x) for x in row] for row in values], dtype=object
+            data[col.name] = _object_array(
+                [None if _missing(row) else [str(x) for x in row] for row in values]
             )
+        elif isinstance(values, np.ndarray) and values.ndim == 2:  # ONNX: one dense row per input row
+            data[col.name] = _object_array(values.astype("float64", copy=False).tolist())
         else:
-            data[col.name] = pd.Series(
-                [None if _missing(row) else np.asarray(row, dtype="float64").tolist() for row in values],
-                dtype=object,
+            data[col.name] = _object_array(
+                [None if _missing(row) else np.asarray(row, dtype="float64").tolist() for row in values]
             )
-    return pd.DataFrame(data, columns=[c.name for c in outputs], index=pd.RangeIndex(n_rows))
+    if not data:
+        return pd.DataFrame(index=pd.RangeIndex(n_rows))
+    # A plain dict in output order is pandas' fastest public constructor (no reindexing).
+    return pd.DataFrame(data)
+
+
+def _object_array(items: list[Any]) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are (lists stay lists, never a 2-D array)."""
+    array = np.empty(len(items), dtype=object)
+    for position, item in enumerate(items):
+        array[position] = item
+    return array
 
 
 def _missing(value: Any) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.runtimes.base import format_outputs
-from mlflow_sparkonnx.schema import Column
+from mlflow_sparkonnx.schema import Column, Columns
 
 _NUMPY_TYPES = {
     "tensor(float)": np.float32,
@@ -50,18 +50,18 @@ class OnnxRuntime:
         self._fetch = [onnx_output_names[c.name] for c in outputs]
         self.batch_rows = max(1, int(batch_rows))
 
-    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The graph's input tensors for a coerced frame."""
+    def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
+        """The graph's input tensors for a coerced frame (or coerced column arrays)."""
         feeds = {}
         for name, tensor_type in self._graph_inputs:
             dtype = _NUMPY_TYPES[tensor_type]
-            series = frame[name]
+            values = np.asarray(frame[name]) if self._inputs[name].is_sequence else frame[name]
             if self._inputs[name].is_sequence:
-                rows = [np.asarray(v, dtype=dtype) for v in series]
+                rows = [np.asarray(v, dtype=dtype) for v in values]
                 width = max((len(r) for r in rows), default=0)
                 array = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
             else:
-                array = series.to_numpy().astype(dtype).reshape(-1, 1)
+                array = np.asarray(values).astype(dtype, copy=False).reshape(-1, 1)
             feeds[name] = array
         return feeds
 
@@ -70,14 +70,27 @@ class OnnxRuntime:
         return self._session.run(self._fetch, feeds)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        n_rows = len(frame)
+        return self.predict_columns(frame, len(frame))
+
+    def predict_columns(self, columns: Columns, n_rows: int) -> pd.DataFrame:
+        """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
         if n_rows == 0:
             return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
         if n_rows > self.batch_rows:  # bounded memory: dense intermediates grow with the batch
             chunks = [
-                self.predict(frame.iloc[i : i + self.batch_rows]) for i in range(0, n_rows, self.batch_rows)
+                self.predict_columns(
+                    {k: v[i : i + self.batch_rows] for k, v in _arrays(columns).items()},
+                    min(self.batch_rows, n_rows - i),
+                )
+                for i in range(0, n_rows, self.batch_rows)
             ]
             return pd.concat(chunks, ignore_index=True)
-        results = self.run_feeds(self.feeds(frame))
+        results = self.run_feeds(self.feeds(columns))
         raw = {col.name: result for col, result in zip(self._outputs, results, strict=True)}
         return format_outputs(raw, self._outputs, n_rows)
+
+
+def _arrays(columns: Columns) -> dict[str, np.ndarray]:
+    if isinstance(columns, pd.DataFrame):
+        return {name: columns[name].to_numpy() for name in columns.columns}
+    return dict(columns)

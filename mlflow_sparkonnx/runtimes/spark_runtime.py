@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
 from mlflow_sparkonnx.runtimes.base import format_outputs
-from mlflow_sparkonnx.schema import Column, spark_frame_to_pandas, to_spark_frame
+from mlflow_sparkonnx.schema import Column, Columns, spark_frame_to_pandas, to_spark_frame
 
 _logger = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ class SparkRuntime:
         self._spark = spark
         self._inputs = inputs
         self._outputs = outputs
+
+    def predict_columns(self, columns: Columns, n_rows: int) -> pd.DataFrame:
+        """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
+        return self.predict(pd.DataFrame(columns, index=pd.RangeIndex(n_rows)))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         names = [c.name for c in self._outputs]
