@@ -6,11 +6,13 @@ documents of ``test_text`` (edge cases, unicode, empty and very long documents).
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
 from tests.converters.test_text import documents
-from tests.parity import assert_onnx_matches_spark
+from tests.parity import assert_onnx_matches_spark, spark_transform
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,45 @@ def test_feature_hasher_floating_categorical_is_not_served_by_onnx(spark, tmp_pa
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "failed"
     assert "FeatureHasher categorical column 'real'" in conf["onnx_reason"]
+
+
+@pytest.fixture(scope="module")
+def word2vec_pipeline(spark):
+    """Tokenizer → Word2Vec fitted on part of the corpus, so held-out words are out of vocabulary."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import Tokenizer, Word2Vec
+
+    held_out = {"ab", "abc", "abcd", "😀", "ok😀", "数据"}
+    texts = [d for d in documents(200, seed=31) if len(d) < 2000]
+    kept = [re.sub(r"\S+", lambda m: "" if m[0].lower() in held_out else m[0], t) for t in texts]
+    train = pd.DataFrame({"text": kept})
+    stages = [
+        Tokenizer(inputCol="text", outputCol="words"),
+        Word2Vec(inputCol="words", outputCol="embedding", vectorSize=16, minCount=3, seed=7, maxIter=1),
+    ]
+    return Pipeline(stages=stages).fit(spark.createDataFrame(train))
+
+
+def test_word2vec_matches_spark(spark, tmp_path, word2vec_pipeline):
+    frame = pd.DataFrame({"text": documents(300, seed=32) + ["unseen words only", "", "spark zzz", "   "]})
+    words = {r.word for r in word2vec_pipeline.stages[1].getVectors().collect()}
+    assert "ab" not in words and "spark" in words  # minCount drops rare words: out of vocabulary
+    conf = assert_onnx_matches_spark(word2vec_pipeline, frame, spark, tmp_path, output_cols=["embedding"])
+    assert conf["parity"]["rows"] == 304
+
+
+def test_word2vec_divides_by_all_words_and_zero_for_empty(spark, tmp_path, word2vec_pipeline):
+    """Spark's mean counts out-of-vocabulary words in the denominator; no tokens give zeros."""
+    import numpy as np
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import RegexTokenizer
+
+    model = word2vec_pipeline.stages[1]
+    spark_vector = {r.word: np.array(r.vector.toArray()) for r in model.getVectors().collect()}["spark"]
+    tokenizer = RegexTokenizer(inputCol="text", outputCol="words", pattern="\\s+")  # "" → no tokens
+    pipeline = PipelineModel(stages=[tokenizer, model])
+    frame = pd.DataFrame({"text": ["spark", "spark zzz qqq", "zzz", "", "   ", "SPARK\tspark"]})
+    assert_onnx_matches_spark(pipeline, frame, spark, tmp_path, output_cols=["embedding"])
+    got = spark_transform(pipeline, spark, frame, ["embedding"])["embedding"]
+    np.testing.assert_allclose(got[1], spark_vector / 3, rtol=1e-6)
+    assert not any(got[2]) and not any(got[3]) and not any(got[4])
