@@ -63,6 +63,8 @@ class Analysis:
     graph: ConvertedGraph | None = None
     parity: ParityReport | None = None
     predictions: pd.DataFrame | None = field(default=None, repr=False)
+    #: The graph's outputs on the same parity rows (paired with ``predictions``; the report plots them).
+    onnx_predictions: pd.DataFrame | None = field(default=None, repr=False)
     closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
     numeric_guards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -255,6 +257,7 @@ def _convert_and_verify(
         analysis.onnx_status, analysis.onnx_reason = FAILED, message.splitlines()[0][:500]
         return
     analysis.graph = graph
+    analysis.onnx_predictions = onnx_result
     analysis.parity = verify_parity(spark_result, onnx_result, analysis.outputs)
     if analysis.parity.passed:
         analysis.onnx_status = VERIFIED

@@ -35,6 +35,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 from mlflow_sparkonnx._version import __version__
 from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum, zip_directory
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
+from mlflow_sparkonnx.report import REPORT_DIR, write_report
 
 _logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def _write_model_dir(
     mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **flavor_config(pipeline, analysis, path))
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
     _write_environment(path, env, include_pyspark=not verified)
+    write_report(os.path.join(path, REPORT_DIR), mlflow_model.flavors[FLAVOR_NAME], analysis)
 
 
 def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
@@ -266,7 +268,7 @@ def log_model(
     """
     import mlflow_sparkonnx
 
-    return Model.log(
+    info = Model.log(
         artifact_path=None,
         name=name,
         flavor=mlflow_sparkonnx,
@@ -280,6 +282,20 @@ def log_model(
         model_id=model_id,
         **save_kwargs,
     )
+    _log_report_to_run(info)
+    return info
+
+
+def _log_report_to_run(info: Any) -> None:
+    """Copy the model's report into its run's artifacts (``sparkonnx_report/<name>``) for the UI."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.tracking import MlflowClient
+
+    if not info.run_id:
+        return
+    with tempfile.TemporaryDirectory(prefix="sparkonnx-report-") as tmp:
+        local = download_artifacts(artifact_uri=f"{info.model_uri}/{REPORT_DIR}", dst_path=tmp)
+        MlflowClient().log_artifacts(info.run_id, local, artifact_path=f"{REPORT_DIR}/{info.name or 'model'}")
 
 
 def read_flavor(local_path: str) -> dict[str, Any]:
