@@ -33,10 +33,19 @@ _logger = logging.getLogger(__name__)
 
 
 def _lower_tokens(scope: Any, container: Any, tokens: str) -> str:
-    """Lower-case an ``[N, T]`` string tensor (StringNormalizer takes 1-D input only)."""
+    """Lower-case an ``[N, T]`` string tensor (StringNormalizer takes 1-D, non-empty input only).
+
+    A batch without any token (``T = 0``, e.g. one empty document) is lower-cased with one extra
+    ``""`` appended and sliced off again: onnxruntime refuses an empty StringNormalizer input.
+    """
     flat = op(scope, container, "Reshape", [tokens, ints(scope, container, "flat", [-1])], 14)
+    extra = constant(scope, container, "empty", STRING, [1], [b""])
+    flat = op(scope, container, "Concat", [flat, extra], axis=0)
     lower = op(scope, container, "StringNormalizer", [flat], 10, case_change_action="LOWER", locale="C.UTF-8")
-    return op(scope, container, "Reshape", [lower, op(scope, container, "Shape", [tokens], 15)], 14)
+    start, end, axis = (ints(scope, container, name, [v]) for name, v in (("s", 0), ("e", -1), ("a", 0)))
+    lower = op(scope, container, "Slice", [lower, start, end, axis])
+    shape = op(scope, container, "Shape", [tokens], 15)
+    return op(scope, container, "Reshape", [lower, shape], 14, allowzero=1)  # T may be 0
 
 
 def convert_stop_words_remover(scope: Any, operator: Any, container: Any) -> None:

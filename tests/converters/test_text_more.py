@@ -189,3 +189,19 @@ def test_word2vec_divides_by_all_words_and_zero_for_empty(spark, tmp_path, word2
     got = spark_transform(pipeline, spark, frame, ["embedding"])["embedding"]
     np.testing.assert_allclose(got[1], spark_vector / 3, rtol=1e-6)
     assert not any(got[2]) and not any(got[3]) and not any(got[4])
+
+
+def test_batch_without_any_token(spark, tmp_path):
+    """A batch whose documents all tokenize to nothing (``[N, 0]`` tokens) scores like Spark."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import HashingTF, RegexTokenizer, StopWordsRemover
+
+    pipeline = PipelineModel(
+        stages=[
+            RegexTokenizer(inputCol="text", outputCol="words", pattern="\\s+"),
+            StopWordsRemover(inputCol="words", outputCol="kept"),
+            HashingTF(inputCol="kept", outputCol="tf", numFeatures=16),
+        ]
+    )
+    frame = pd.DataFrame({"text": ["", "   ", "\t\n"]})
+    assert_onnx_matches_spark(pipeline, frame, spark, tmp_path, output_cols=["tf"])
