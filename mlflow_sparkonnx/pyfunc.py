@@ -134,7 +134,9 @@ def _load_spark_runtime(
     spark_conf: dict[str, str],
 ) -> Any:
     from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime, get_or_create_spark
+    from mlflow_sparkonnx.spark_scoring import refuse_native_in_spark_task
 
+    refuse_native_in_spark_task()  # spark_udf: no SparkSession inside a Spark task
     spark = get_or_create_spark(spark_conf)
     from pyspark.ml import PipelineModel
 

@@ -1,0 +1,354 @@
+"""Scoring a Spark DataFrame: the native pipeline, or onnxruntime inside the Python workers.
+
+``transform(spark_df, model_uri)`` appends the model's output columns to ``spark_df`` and stays
+lazy. ``runtime="spark"`` runs the native ``PipelineModel.transform`` (fully distributed, in the
+JVM); ``runtime="onnx"`` runs the verified graph with onnxruntime over Arrow batches in the Python
+workers, each worker loading the graph once. Both return the same columns with the same types, the
+ones the pyfunc returns: numbers as double, vectors as ``array<double>``, strings as string.
+
+Input rules are the pyfunc's: rows that a stage would refuse fail the job with an error naming the
+column; rows that a stage with ``handleInvalid="skip"`` drops get null outputs, never removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; it rejects tuple[...])
+
+import pandas as pd
+
+from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
+from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.schema import INTEGRAL_TYPES, Column
+
+_logger = logging.getLogger(__name__)
+
+_ORIGINAL = "__sparkonnx_original"
+_SCORED = "__sparkonnx_scored"
+_ROW_ID = "__sparkonnx_row_id"
+_PASSES_THROUGH = ("int", "double", "float", "bigint", "smallint", "tinyint", "boolean")
+
+# Per Python worker: the ONNX runtimes loaded here, and how often each was loaded and used.
+_WORKER_RUNTIMES: dict[tuple[str, str], Any] = {}
+# On the driver: (application id, file name) of the graphs already added to a SparkContext.
+_SHIPPED: set[tuple[str, str]] = set()
+_WORKER_LOADS: dict[str, int] = {}
+_WORKER_BATCHES: dict[str, int] = {}
+
+
+def transform(
+    spark_df: Any, model_uri: str, *, runtime: str = "auto", output_cols: list[str] | None = None
+) -> Any:
+    """``spark_df`` with the model's output columns appended (lazy, like ``PipelineModel.transform``).
+
+    ``runtime``: ``"spark"`` (the native pipeline), ``"onnx"`` (onnxruntime in the Python workers;
+    needs a verified graph) or ``"auto"`` (onnx when the graph is verified). ``output_cols`` picks
+    some of the recorded outputs (default: all). Input columns are matched by name; others pass through.
+    """
+    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
+    from mlflow_sparkonnx.pyfunc import choose_runtime
+
+    local_path = _download_artifact_from_uri(artifact_uri=model_uri)
+    conf = read_flavor(local_path)
+    chosen = choose_runtime(conf, {"runtime": runtime})
+    inputs = [Column.from_dict(c) for c in conf["inputs"]]
+    outputs = _pick_outputs([Column.from_dict(c) for c in conf["outputs"]], output_cols)
+    _check_frame(spark_df, inputs, outputs)
+    _logger.info("Scoring a Spark DataFrame with %s using the %s runtime.", model_uri, chosen)
+    if chosen == "onnx":
+        return _transform_onnx(spark_df, local_path, conf, inputs, outputs)
+    return _transform_native(spark_df, local_path, conf, inputs, outputs)
+
+
+def refuse_native_in_spark_task() -> None:
+    """Raise inside a Spark task: the native runtime would start a SparkSession per worker."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return
+    if TaskContext.get() is not None:
+        raise RuntimeUnavailableError(
+            "This model has no verified ONNX graph (or runtime='spark' was asked for), so it scores "
+            "with a SparkSession, which cannot be started inside a Spark task (mlflow.pyfunc.spark_udf). "
+            "Score the DataFrame with mlflow_sparkonnx.transform(spark_df, model_uri, runtime='spark'), "
+            "which runs the native PipelineModel distributed."
+        )
+
+
+def worker_counters(model_sha256: str) -> dict[str, int]:
+    """In this process: how often the graph with this sha256 was loaded, and batches it scored."""
+    return {"loads": _WORKER_LOADS.get(model_sha256, 0), "batches": _WORKER_BATCHES.get(model_sha256, 0)}
+
+
+# ---- checks shared by both runtimes ------------------------------------------------------------------
+
+
+def _pick_outputs(outputs: list[Column], output_cols: list[str] | None) -> list[Column]:
+    if output_cols is None:
+        return outputs
+    by_name = {c.name: c for c in outputs}
+    unknown = [name for name in output_cols if name not in by_name]
+    if unknown:
+        raise InvalidInputError(
+            f"output_cols {unknown} are not outputs of this model; it records {list(by_name)}."
+        )
+    return [by_name[name] for name in output_cols]
+
+
+def _check_frame(spark_df: Any, inputs: list[Column], outputs: list[Column]) -> None:
+    """Missing inputs, types that cannot be scored, and output names already taken, refused up front."""
+    from pyspark.ml.linalg import VectorUDT
+    from pyspark.sql.types import ArrayType, NumericType, StringType
+
+    fields = {f.name: f.dataType for f in spark_df.schema.fields}
+    missing = [c for c in inputs if c.name not in fields]
+    if missing:
+        described = ", ".join(f"'{c.name}' ({c.spark_type})" for c in missing)
+        raise InvalidInputError(f"Missing input column(s): {described}.")
+    for col in inputs:
+        given = fields[col.name]
+        if col.is_numeric:
+            ok = isinstance(given, NumericType) or given.simpleString() == "boolean"
+        elif col.spark_type == "string":
+            ok = isinstance(given, StringType)
+        elif col.spark_type == "vector":
+            ok = isinstance(given, VectorUDT) or (
+                isinstance(given, ArrayType) and isinstance(given.elementType, NumericType)
+            )
+        else:
+            ok = given.simpleString() == col.spark_type
+        if not ok:
+            raise InvalidInputError(
+                f"Column '{col.name}' must be {col.spark_type} but the DataFrame has {given.simpleString()}."
+            )
+    taken = [c.name for c in outputs if c.name in fields]
+    if taken:
+        raise InvalidInputError(
+            f"The DataFrame already has column(s) {taken} that the model outputs; rename or drop them, "
+            "or pick other outputs with output_cols=."
+        )
+
+
+def _output_type(col: Column) -> str:
+    """The Spark type of an output column, as the pyfunc returns it."""
+    if col.is_numeric:
+        return "double"
+    if col.spark_type in ("string", "array<string>"):
+        return col.spark_type
+    return "array<double>"
+
+
+# ---- runtime="spark": the native pipeline ---------------------------------------------------------
+
+
+def _transform_native(
+    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+) -> Any:
+    from pyspark.sql import functions as F
+
+    pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
+    given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
+    feed = [_guarded(c, given[c.name], conf).alias(c.name) for c in inputs]
+    if _drops_rows(pipeline):
+        # A stage may drop rows (handleInvalid="skip"): score with an id and join back, so such rows
+        # keep null outputs instead of disappearing.
+        with_id = spark_df.withColumn(_ROW_ID, F.monotonically_increasing_id())
+        scored = pipeline.transform(with_id.select(_ROW_ID, *feed))
+        scored = scored.select(_ROW_ID, *[_native_output(c) for c in outputs])
+        return with_id.join(scored, _ROW_ID, "left").drop(_ROW_ID)
+    original = F.struct(*[spark_df[name] for name in spark_df.columns]).alias(_ORIGINAL)
+    scored = pipeline.transform(spark_df.select(original, *feed))
+    return scored.select(f"{_ORIGINAL}.*", *[_native_output(c) for c in outputs])
+
+
+def _native_pipeline(spark: Any, local_path: str, conf: dict[str, Any]) -> Any:
+    """The saved PipelineModel restricted to the stages the outputs need, loadable by executors."""
+    from mlflow.environment_variables import MLFLOW_DFS_TMP
+    from mlflow.spark import _HadoopFileSystem
+    from mlflow.utils.uri import generate_tmp_dfs_path
+    from pyspark.ml import PipelineModel
+
+    from mlflow_sparkonnx.stages import as_pipeline_model
+
+    extracted = extract_native_model(local_path, conf)
+    location = f"file://{extracted}"
+    if not spark.sparkContext.master.startswith("local"):
+        # Executors read the model's data files: put them on the cluster's file system.
+        location = _HadoopFileSystem.maybe_copy_from_local_file(
+            extracted, generate_tmp_dfs_path(MLFLOW_DFS_TMP.get())
+        )
+    native = PipelineModel.load(location)
+    by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
+    return PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
+
+
+def _drops_rows(pipeline: Any) -> bool:
+    return any(
+        stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
+        for stage in pipeline.stages
+    )
+
+
+def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
+    """The input column as the pipeline reads it; values the pyfunc refuses fail the job, naming it."""
+    from pyspark.sql import functions as F
+
+    value = F.col(f"`{col.name}`")
+    checks = []
+    if col.spark_type == "string":
+        checks.append((value.isNull(), F.lit("a null; string columns must hold strings")))
+    closed = (conf.get("closed_categories") or {}).get(col.name)
+    if closed and closed["handle_invalid"] == "error":
+        why = "a category not seen when the pipeline was fitted; its StringIndexer has handleInvalid='error'"
+        checks.append((~value.isin(closed["labels"]), F.concat(F.lit("'"), value, F.lit(f"', {why}"))))
+    guard = (conf.get("numeric_guards") or {}).get(col.name)
+    if guard:
+        number = value.cast("double")
+        if math.isfinite(guard["low"]) or math.isfinite(guard["high"]):
+            outside = (number < guard["low"]) | (number > guard["high"])
+            bounds = f"[{guard['low']}, {guard['high']}]"
+            text = F.concat(number.cast("string"), F.lit(f", outside its Bucketizer's splits {bounds}"))
+            checks.append((outside, text))
+        if guard["nan"] == "error":
+            why = "a null/NaN, which a stage reading it refuses (handleInvalid='error'); impute it"
+            checks.append((value.isNull() | F.isnan(number), F.lit(why)))
+    if col.is_numeric and given_type != col.spark_type:
+        # As the pyfunc's Spark frame has it (int where bigint was recorded), but never truncating:
+        # fractional numbers for an integral column stay fractional, as the ONNX runtime reads them.
+        if col.spark_type not in INTEGRAL_TYPES or given_type in INTEGRAL_TYPES:
+            value = value.cast(col.spark_type)
+    if not checks:
+        return value
+    guarded = None
+    for condition, problem in checks:
+        error = F.raise_error(F.concat(F.lit(f"Column '{col.name}' holds "), problem, F.lit(".")))
+        guarded = F.when(condition, error) if guarded is None else guarded.when(condition, error)
+    return guarded.otherwise(value)
+
+
+def _native_output(col: Column) -> Any:
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    value = F.col(f"`{col.name}`")
+    if col.spark_type == "vector":
+        value = vector_to_array(value, "float64")
+    return value.cast(_output_type(col)).alias(col.name)
+
+
+# ---- runtime="onnx": onnxruntime in the Python workers -------------------------------------------
+
+
+def _transform_onnx(
+    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+) -> Any:
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    onnx_path = os.path.join(local_path, conf["onnx_model"])
+    sha256 = conf["onnx_model_sha256"]
+    verify_checksum(onnx_path, sha256)
+    file_name = _ship(spark_df.sparkSession.sparkContext, onnx_path, sha256)
+    spec = {
+        "file_name": file_name,
+        "sha256": sha256,
+        "inputs": [c.to_dict() for c in inputs],
+        "outputs": conf["outputs"],  # the worker's graph fetches all; the UDF returns those asked for
+        "selected": [c.name for c in outputs],
+        "onnx_outputs": conf["onnx_outputs"],
+        "batch_rows": conf.get("onnx_batch_rows"),
+        "closed_categories": conf.get("closed_categories") or {},
+        "numeric_guards": conf.get("numeric_guards") or {},
+    }
+    result_type = ", ".join(f"`{c.name}`: {_output_type(c)}" for c in outputs)
+
+    @pandas_udf(f"struct<{result_type}>")  # type: ignore[call-overload]
+    def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:  # noqa: UP006
+        yield from score_batches(batches, spec)
+
+    args = []
+    for col in inputs:
+        value = spark_df[col.name]
+        if col.spark_type == "vector" and spark_df.schema[col.name].dataType.typeName() != "array":
+            value = vector_to_array(value, "float64")
+        args.append(value)
+    scored = spark_df.withColumn(_SCORED, score(*args))
+    return scored.select(
+        *[spark_df[name] for name in spark_df.columns],
+        *[F.col(f"{_SCORED}.`{c.name}`").alias(c.name) for c in outputs],
+    )
+
+
+def _ship(spark_context: Any, onnx_path: str, sha256: str) -> str:
+    """Add the graph to the job's files under a name unique to its content; return that name."""
+    file_name = f"sparkonnx-{sha256[:24]}.onnx"
+    key = (spark_context.applicationId, file_name)
+    if key not in _SHIPPED:
+        staging = os.path.join(tempfile.mkdtemp(prefix="sparkonnx-ship-"), file_name)
+        shutil.copyfile(onnx_path, staging)
+        spark_context.addFile(staging)
+        _SHIPPED.add(key)
+    return file_name
+
+
+def score_batches(batches: Any, spec: dict[str, Any]) -> Any:
+    """The Python-worker side: score each Arrow batch (a tuple of input Series) with the cached graph."""
+    from mlflow_sparkonnx.input_guards import rows_to_skip
+    from mlflow_sparkonnx.runtimes.base import null_rows_where
+    from mlflow_sparkonnx.schema import coerce_inputs
+
+    inputs = [Column.from_dict(c) for c in spec["inputs"]]
+    outputs = [Column.from_dict(c) for c in spec["outputs"]]
+    runtime = _worker_runtime(spec, inputs, outputs)
+    names = [c.name for c in inputs]
+    for batch in batches:
+        series = batch if isinstance(batch, tuple) else (batch,)
+        frame = pd.DataFrame(dict(zip(names, series, strict=True)))
+        try:
+            frame = coerce_inputs(frame, inputs)
+            skip = rows_to_skip(frame, spec["closed_categories"], spec["numeric_guards"])
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"{exc.message} (the row counts from the start of an Arrow batch)"
+            ) from None
+        if skip.any():
+            scored = null_rows_where(runtime.predict(frame[~skip].reset_index(drop=True)), skip, outputs)
+        else:
+            scored = runtime.predict(frame)
+        _WORKER_BATCHES[spec["sha256"]] = _WORKER_BATCHES.get(spec["sha256"], 0) + 1
+        yield scored[spec["selected"]]
+
+
+def _worker_runtime(spec: dict[str, Any], inputs: list[Column], outputs: list[Column]) -> Any:
+    """The ``OnnxRuntime`` for this graph, loaded once per Python worker and then reused."""
+    from pyspark import SparkFiles
+
+    from mlflow_sparkonnx.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS, OnnxRuntime
+
+    path = SparkFiles.get(spec["file_name"])
+    key = (path, spec["sha256"])
+    cached = _WORKER_RUNTIMES.get(key)
+    if cached is not None:
+        return cached
+    verify_checksum(path, spec["sha256"])
+    with open(path, "rb") as f:
+        model_bytes = f.read()
+    runtime = OnnxRuntime(
+        model_bytes,
+        inputs,
+        outputs,
+        spec["onnx_outputs"],
+        batch_rows=spec["batch_rows"] or DEFAULT_BATCH_ROWS,
+    )
+    _WORKER_RUNTIMES[key] = runtime
+    _WORKER_LOADS[spec["sha256"]] = _WORKER_LOADS.get(spec["sha256"], 0) + 1
+    _logger.info("Loaded the ONNX graph %s in Python worker %d.", spec["file_name"], os.getpid())
+    return runtime
