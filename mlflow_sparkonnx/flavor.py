@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from typing import Any
@@ -48,9 +49,39 @@ STORED_EXAMPLE_ROWS = 5
 _ONNX_CHOICES = ("auto", "require", False)
 
 
+def _staging_prefix(path: str, pid: int) -> str:
+    """Staging directories sit beside ``path``, hidden, named after it and the saving process."""
+    return f".{os.path.basename(path)}.sparkonnx-{pid}-"
+
+
+def _remove_abandoned_staging(path: str) -> None:
+    """Delete staging directories for ``path`` left by a save whose process died (e.g. was killed)."""
+    parent = os.path.dirname(path)
+    pattern = re.compile(re.escape(f".{os.path.basename(path)}.sparkonnx-") + r"(\d+)-")
+    for name in os.listdir(parent) if os.path.isdir(parent) else []:
+        match = pattern.match(name)
+        if match and not _process_alive(int(match.group(1))):
+            _logger.warning("Removing %s, left by an interrupted save.", os.path.join(parent, name))
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def get_default_pip_requirements(include_pyspark: bool = False) -> list[str]:
-    """Requirements to serve a model; pyspark only for a model without a verified graph."""
-    packages = ["mlflow", "onnx", "onnxruntime", "numpy", "pandas"]
+    """Requirements to serve a model; pyspark only for a model without a verified graph.
+
+    ``mlflow-skinny`` (same version as ``mlflow``) loads and serves the model; the full ``mlflow``
+    package would more than double a JVM-free serving image without being used there.
+    """
+    packages = ["mlflow-skinny", "onnx", "onnxruntime", "numpy", "pandas"]
     if include_pyspark:
         packages.append("pyspark")
     return [_get_pinned_requirement(p) for p in packages] + [f"mlflow-sparkonnx=={__version__}"]
@@ -112,7 +143,8 @@ def save_model(
 
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.sparkonnx-", dir=parent)
+    _remove_abandoned_staging(path)
+    staging = tempfile.mkdtemp(prefix=_staging_prefix(path, os.getpid()), dir=parent)
     try:
         _write_model_dir(
             staging,

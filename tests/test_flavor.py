@@ -42,7 +42,7 @@ def test_adult_pipelines_are_verified(saved_models, name):
     for version_key in ("pyspark_version", "onnx_version", "onnxruntime_version", "onnxmltools_version"):
         assert conf[version_key]
     assert "pyspark" not in read_requirements(saved_models[name])
-    assert {"mlflow", "onnxruntime", "mlflow-sparkonnx"} <= set(read_requirements(saved_models[name]))
+    assert {"mlflow-skinny", "onnxruntime", "mlflow-sparkonnx"} <= set(read_requirements(saved_models[name]))
 
 
 def test_model_directory_has_the_standard_mlflow_files(saved_models):
