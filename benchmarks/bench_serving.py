@@ -103,7 +103,9 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
 
 
 def prepare(args: argparse.Namespace) -> None:
+    import mlflow.onnx
     import mlflow.spark
+    import onnx
     import pandas as pd
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression, RandomForestClassifier
@@ -164,6 +166,10 @@ def prepare(args: argparse.Namespace) -> None:
         used = CATEGORICAL + NUMERIC if name == "lr" else NUMERIC
         mlflow.spark.save_model(fitted, str(builtin), input_example=example[used].head(5))
         conf = read_flavor(str(ours))
+        builtin_onnx = None
+        if conf["onnx_status"] == "verified":  # the same graph, served by MLflow's own onnx flavor
+            builtin_onnx = Path(args.workdir) / f"{name}-mlflow-onnx"
+            mlflow.onnx.save_model(onnx.load(str(ours / conf["onnx_model"])), str(builtin_onnx))
         info[name] = {
             "fit_s": fit_s,
             "sparkonnx_save_s": save_s,
@@ -171,6 +177,8 @@ def prepare(args: argparse.Namespace) -> None:
             "onnx_reason": conf["onnx_reason"],
             "ours": str(ours),
             "mlflow_spark": str(builtin),
+            "mlflow_onnx": str(builtin_onnx) if builtin_onnx else None,
+            "graph_inputs": [c["name"] for c in conf["inputs"]],
         }
         print(
             f"{name}: fitted in {fit_s:.1f} s, saved in {save_s:.1f} s, ONNX {conf['onnx_status']}",
@@ -220,6 +228,12 @@ def measure_variant(spec: dict) -> dict:
         from mlflow_sparkonnx.schema import coerce_inputs
 
         raw_model = model.get_raw_model()
+        latencies = []
+        for row in rows:  # our predict without MLflow's PyFuncModel wrapper (schema enforcement)
+            started = time.perf_counter()
+            raw_model.predict(row)
+            latencies.append(time.perf_counter() - started)
+        result["raw_model_single"] = percentiles_ms(latencies)
         runtime_impl = raw_model.runtime_impl
         feeds = [runtime_impl.feeds(coerce_inputs(row, raw_model.inputs)) for row in rows]
         latencies = []
@@ -269,7 +283,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure_server(model_path: str, env: dict[str, str], frame, calls: int, log_path: Path) -> dict:
+def request_bodies(frame, calls: int, tensor_inputs: list[str] | None) -> list[str]:
+    """One single-row JSON body per call: ``dataframe_split``, or (for mlflow.onnx) tensor ``inputs``."""
+    bodies = []
+    for i in range(calls):
+        row = frame.iloc[[i % len(frame)]]
+        if tensor_inputs is None:
+            split = json.loads(row.to_json(orient="split", index=False))
+            bodies.append(json.dumps({"dataframe_split": split}))
+        else:  # shape [1, 1] per graph input; numbers as floats (the graph's inputs are doubles)
+            values = {c: row[c].iloc[0] for c in tensor_inputs}
+            cells = {c: [[v if isinstance(v, str) else float(v)]] for c, v in values.items()}
+            bodies.append(json.dumps({"inputs": cells}))
+    return bodies
+
+
+def measure_server(
+    model_path: str,
+    env: dict[str, str],
+    frame,
+    calls: int,
+    log_path: Path,
+    tensor_inputs: list[str] | None = None,
+) -> dict:
     import requests
 
     port = free_port()
@@ -298,10 +334,7 @@ def measure_server(model_path: str, env: dict[str, str], frame, calls: int, log_
                 time.sleep(0.2)
             startup_s = time.perf_counter() - started
             session = requests.Session()
-            bodies = []
-            for i in range(calls):
-                split = json.loads(frame.iloc[[i % len(frame)]].to_json(orient="split", index=False))
-                bodies.append(json.dumps({"dataframe_split": split}))
+            bodies = request_bodies(frame, calls, tensor_inputs)
             headers = {"Content-Type": "application/json"}
             for body in bodies[:5]:
                 response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
@@ -346,6 +379,16 @@ def ratios(result: dict) -> dict:
         out["http_p50"] = http["mlflow_spark"]["p50_ms"] / http["ours_onnx"]["p50_ms"]
         out["http_p99"] = http["mlflow_spark"]["p99_ms"] / http["ours_onnx"]["p99_ms"]
         out["server_rss"] = http["mlflow_spark"]["server_rss_mb"] / http["ours_onnx"]["server_rss_mb"]
+    if "ours_onnx" in http and "mlflow_onnx" in http:  # targets: <= 1.5 and <= 1.2
+        out["http_p50_ours_over_mlflow_onnx"] = http["ours_onnx"]["p50_ms"] / http["mlflow_onnx"]["p50_ms"]
+        out["server_rss_ours_over_mlflow_onnx"] = (
+            http["ours_onnx"]["server_rss_mb"] / http["mlflow_onnx"]["server_rss_mb"]
+        )
+    raw = result["in_process"]["ours_onnx"].get("raw_onnx")
+    if raw:  # targets: p50 <= floor + 0.15 ms; throughput >= 0.8x the floor
+        out["single_p50_over_floor_ms"] = ours["single"]["p50_ms"] - raw["p50_ms"]
+        out["raw_single_p50_over_floor_ms"] = ours["raw_model_single"]["p50_ms"] - raw["p50_ms"]
+        out["batch_throughput_vs_floor"] = ours["batch_rows_per_s"] / raw["batch_rows_per_s"]
     return out
 
 
@@ -364,11 +407,22 @@ def markdown(results: dict) -> str:
                 f"| {label} | raw onnxruntime run | {raw['p50_ms']:.3f} | {raw['p99_ms']:.3f} "
                 f"| {raw['batch_rows_per_s']:,.0f} | | | | | |"
             )
-        for variant in VARIANTS:
+        for variant in (*VARIANTS, "mlflow_onnx"):
             m = result["in_process"].get(variant)
             h = result.get("http", {}).get(variant)
+            if m is None and h is not None:  # served only: mlflow.onnx with tensor inputs
+                lines.append(
+                    f"| {label} | {variant.replace('_', ' ')} (tensor `inputs`) | | | | | "
+                    f"| {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['server_rss_mb']:.0f} |"
+                )
             if m is None:
                 continue
+            if variant == "ours_onnx":
+                w = m["raw_model_single"]
+                lines.append(
+                    f"| {label} | ours onnx, without MLflow's wrapper | {w['p50_ms']:.3f} "
+                    f"| {w['p99_ms']:.3f} | | | | | | |"
+                )
             http_cells = f"{h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['server_rss_mb']:.0f}" if h else " | | "
             single = m["single"]
             lines.append(
@@ -383,6 +437,12 @@ def markdown(results: dict) -> str:
             f"| {r.get('http_p50', float('nan')):.1f}× | {r.get('http_p99', float('nan')):.1f}× "
             f"| {r.get('server_rss', float('nan')):.1f}× |"
         )
+        if "http_p50_ours_over_mlflow_onnx" in r:
+            lines.append(
+                f"| {label} | **ours-onnx ÷ mlflow.onnx (tensor inputs)** | | | | | "
+                f"| {r['http_p50_ours_over_mlflow_onnx']:.2f}× | "
+                f"| {r['server_rss_ours_over_mlflow_onnx']:.2f}× |"
+            )
     return "\n".join(lines)
 
 
@@ -464,13 +524,15 @@ def main() -> None:
                 "ours_onnx": (info["ours"], {}, args.http_calls),
                 "ours_spark": (info["ours"], {"MLFLOW_SPARKONNX_RUNTIME": "spark"}, args.spark_http_calls),
                 "mlflow_spark": (info["mlflow_spark"], {}, args.spark_http_calls),
+                "mlflow_onnx": (info.get("mlflow_onnx"), {}, args.http_calls),
             }
             for variant, (path, env, calls) in servers.items():
-                if variant not in result["in_process"]:
+                if path is None or (variant != "mlflow_onnx" and variant not in result["in_process"]):
                     continue
                 print(f"{name}: {variant} over HTTP ...", flush=True)
                 log_path = workdir / f"serve-{name}-{variant}.log"
-                result["http"][variant] = measure_server(path, env, holdout, calls, log_path)
+                tensors = info["graph_inputs"] if variant == "mlflow_onnx" else None
+                result["http"][variant] = measure_server(path, env, holdout, calls, log_path, tensors)
         result["ratios"] = ratios(result)
         results["models"][name] = result
 
