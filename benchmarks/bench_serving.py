@@ -17,6 +17,7 @@ table and writes ``benchmarks/results/serving.json``. Run it alone on the machin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,14 +300,9 @@ def request_bodies(frame, calls: int, tensor_inputs: list[str] | None) -> list[s
     return bodies
 
 
-def measure_server(
-    model_path: str,
-    env: dict[str, str],
-    frame,
-    calls: int,
-    log_path: Path,
-    tensor_inputs: list[str] | None = None,
-) -> dict:
+@contextlib.contextmanager
+def served(model_path: str, env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int, float]]:
+    """``mlflow models serve`` on a free loopback port: yields (url, server pid, start-up seconds)."""
     import requests
 
     port = free_port()
@@ -332,24 +329,7 @@ def measure_server(
                 except requests.ConnectionError:
                     pass
                 time.sleep(0.2)
-            startup_s = time.perf_counter() - started
-            session = requests.Session()
-            bodies = request_bodies(frame, calls, tensor_inputs)
-            headers = {"Content-Type": "application/json"}
-            for body in bodies[:5]:
-                response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
-                response.raise_for_status()
-            latencies = []
-            for body in bodies:
-                t = time.perf_counter()
-                response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
-                latencies.append(time.perf_counter() - t)
-                response.raise_for_status()
-            return {
-                "startup_s": startup_s,
-                **percentiles_ms(latencies),
-                "server_rss_mb": tree_rss_mb(process.pid),
-            }
+            yield url, process.pid, time.perf_counter() - started
         finally:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -359,6 +339,32 @@ def measure_server(
                 process.wait(timeout=30)
             except ProcessLookupError:
                 pass
+
+
+def measure_server(
+    model_path: str,
+    env: dict[str, str],
+    frame,
+    calls: int,
+    log_path: Path,
+    tensor_inputs: list[str] | None = None,
+) -> dict:
+    import requests
+
+    with served(model_path, env, log_path) as (url, pid, startup_s):
+        session = requests.Session()
+        bodies = request_bodies(frame, calls, tensor_inputs)
+        headers = {"Content-Type": "application/json"}
+        for body in bodies[:5]:
+            response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
+            response.raise_for_status()
+        latencies = []
+        for body in bodies:
+            t = time.perf_counter()
+            response = session.post(f"{url}/invocations", data=body, headers=headers, timeout=120)
+            latencies.append(time.perf_counter() - t)
+            response.raise_for_status()
+        return {"startup_s": startup_s, **percentiles_ms(latencies), "server_rss_mb": tree_rss_mb(pid)}
 
 
 # ---- report -----------------------------------------------------------------------------------
