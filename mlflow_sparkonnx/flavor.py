@@ -320,13 +320,15 @@ def log_model(
 
 def _log_report_to_run(info: Any) -> None:
     """Copy the model's report into its run's artifacts (``sparkonnx_report/<name>``) for the UI."""
+    import mlflow
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
 
     if not info.run_id:
         return
+    location = mlflow.get_logged_model(info.model_id).artifact_location  # models:/<id>/<sub> does not resolve
     with tempfile.TemporaryDirectory(prefix="sparkonnx-report-") as tmp:
-        local = download_artifacts(artifact_uri=f"{info.model_uri}/{REPORT_DIR}", dst_path=tmp)
+        local = download_artifacts(artifact_uri=f"{location}/{REPORT_DIR}", dst_path=tmp)
         MlflowClient().log_artifacts(info.run_id, local, artifact_path=f"{REPORT_DIR}/{info.name or 'model'}")
 
 
