@@ -136,8 +136,36 @@ def coerce_columns(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.n
 
 
 def _as_float(values: np.ndarray, col: Column) -> np.ndarray:
-    if values.dtype.kind in "biuf":
+    if values.dtype.kind in "biu":
         return values.astype("float64")
+    if values.dtype.kind == "f":
+        result = values.astype("float64")
+    else:
+        result = _objects_as_float(values, col)
+    if col.spark_type in INTEGRAL_TYPES:
+        _refuse_non_integral(result, col)
+    return result
+
+
+#: Spark's integral types hold whole numbers in [-limit, limit).
+_INTEGRAL_LIMITS = {"tinyint": 2.0**7, "smallint": 2.0**15, "int": 2.0**31, "bigint": 2.0**63}
+
+
+def _refuse_non_integral(values: np.ndarray, col: Column) -> None:
+    """Spark cannot hold a fraction, an infinity or an out-of-range number in an integral column."""
+    limit = _INTEGRAL_LIMITS[col.spark_type]
+    with np.errstate(invalid="ignore"):
+        bad = (values >= limit) | (values < -limit) | (values != np.trunc(values))
+    bad &= ~np.isnan(values)  # NaN means null: the stages' null rules apply
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"Column '{col.name}' ({col.spark_type}) row {row} holds {values[row].item()!r}, which "
+            f"is not a whole number within range; the model was saved with a {col.spark_type} column."
+        )
+
+
+def _objects_as_float(values: np.ndarray, col: Column) -> np.ndarray:
     result = np.empty(len(values), dtype="float64")
     for position, value in enumerate(values):
         if value is None or value is pd.NA:

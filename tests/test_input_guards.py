@@ -143,3 +143,17 @@ def test_nan_into_a_default_vector_assembler_is_refused(saved_models, adult_hold
         mlflow_sparkonnx.InvalidInputError, match=r"'capital_gain' row 2 holds nan, a null/NaN"
     ):
         model.predict(frame)
+
+
+@pytest.mark.parametrize("value", [30.5, float("inf"), 1e300])
+def test_integral_column_refuses_what_spark_cannot_hold(saved_models, adult_holdout, value):
+    """A bigint input (age) cannot hold 30.5, inf or 1e300: Spark would refuse or truncate it, the graph
+    would score it as a float; both runtimes refuse it, naming the column, row and value."""
+    model = mlflow.pyfunc.load_model(saved_models["lr"], model_config={"runtime": "onnx"}).get_raw_model()
+    frame = adult_holdout.head(3).astype({"age": "float64"})
+    frame.loc[1, "age"] = value
+    refusal = r"'age' \(bigint\) row 1 holds .*whole number"
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=refusal):
+        model.predict(frame)
+    frame.loc[1, "age"] = 31.0  # a whole number in a float column is fine
+    assert len(model.predict(frame)) == 3
