@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -120,18 +121,77 @@ def gbt_regressor_pipeline(spark, adult_train):
     return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
 
 
+def convert_elementwise_product_wrongly(scope, operator, container) -> None:
+    """A deliberately wrong ElementwiseProduct converter: scales by 1.5 x scalingVec instead of scalingVec."""
+    from onnx import TensorProto
+
+    scaling = [1.5 * v for v in operator.raw_operator.getScalingVec().toArray()]
+    name = scope.get_unique_variable_name("wrong_scaling")
+    container.add_initializer(name, TensorProto.FLOAT, [1, len(scaling)], scaling)
+    container.add_node(
+        "Mul",
+        [operator.inputs[0].full_name, name],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Mul"),
+        op_version=7,
+    )
+
+
+def _same_shape(operator) -> None:
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    operator.outputs[0].type = FloatTensorType(list(operator.inputs[0].type.shape))
+
+
+@contextmanager
+def deliberately_wrong_converter():
+    """While active, ElementwiseProduct converts wrongly (registered through the public API with
+    overwrite=True); the previous registration is restored afterwards. Only the mismatch pipeline
+    uses ElementwiseProduct, so the verification gate has an honest silent error to catch."""
+    from pyspark.ml.feature import ElementwiseProduct
+
+    import mlflow_sparkonnx
+    from mlflow_sparkonnx.convert.registry import restore_registration, snapshot_registration
+
+    previous = snapshot_registration(ElementwiseProduct)
+    mlflow_sparkonnx.register_converter(
+        ElementwiseProduct,
+        convert_elementwise_product_wrongly,
+        _same_shape,
+        input_columns=lambda stage: [stage.getInputCol()],
+        output_columns=lambda stage: [stage.getOutputCol()],
+        overwrite=True,
+    )
+    try:
+        yield
+    finally:
+        restore_registration(previous)
+
+
 @pytest.fixture(scope="session")
-def glr_pipeline(spark, adult_train):
-    """GeneralizedLinearRegression(poisson, log): onnxmltools ignores the link (a known silent error)."""
+def mismatch_fitted_pipeline(spark, adult_train):
+    """VectorAssembler → ElementwiseProduct → LinearRegression (hours_per_week)."""
     from pyspark.ml import Pipeline
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.regression import GeneralizedLinearRegression
+    from pyspark.ml.feature import ElementwiseProduct, VectorAssembler
+    from pyspark.ml.linalg import Vectors
+    from pyspark.ml.regression import LinearRegression
 
     stages = [
-        VectorAssembler(inputCols=["age", "education_num"], outputCol="features"),
-        GeneralizedLinearRegression(labelCol="hours_per_week", family="poisson", link="log", maxIter=10),
+        VectorAssembler(inputCols=["age", "education_num"], outputCol="raw_features"),
+        ElementwiseProduct(
+            scalingVec=Vectors.dense([0.5, 2.0]), inputCol="raw_features", outputCol="features"
+        ),
+        LinearRegression(labelCol="hours_per_week", maxIter=5),
     ]
     return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
+
+
+@pytest.fixture
+def mismatch_pipeline(mismatch_fitted_pipeline):
+    """The mismatch pipeline, with its stage's deliberately wrong converter registered for the test:
+    saving it gives a graph that disagrees with Spark (status "mismatch")."""
+    with deliberately_wrong_converter():
+        yield mismatch_fitted_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -190,12 +250,16 @@ def saved_models(
     rf_pipeline,
     gbt_regressor_pipeline,
     text_pipeline,
-    glr_pipeline,
+    mismatch_fitted_pipeline,
     sql_pipeline,
     adult_train,
     text_frame,
 ):
-    """Each fitted pipeline saved once with save_model(onnx="auto")."""
+    """Each fitted pipeline saved once with save_model(onnx="auto").
+
+    "mismatch" is saved with its deliberately wrong converter registered (native only); "glr" is
+    an alias of it kept for tests written when GeneralizedLinearRegression was the example.
+    """
     import mlflow_sparkonnx
 
     root = tmp_path_factory.mktemp("models")
@@ -206,9 +270,12 @@ def saved_models(
         ("rf", rf_pipeline, example),
         ("gbt", gbt_regressor_pipeline, spark.createDataFrame(example)),
         ("text", text_pipeline, text_frame[["text"]]),
-        ("glr", glr_pipeline, example),
+        ("mismatch", mismatch_fitted_pipeline, example),
         ("sql", sql_pipeline, example.head(100)),
     ]:
         paths[name] = str(root / name)
-        mlflow_sparkonnx.save_model(model, paths[name], input_example=input_example)
+        context = deliberately_wrong_converter() if name == "mismatch" else nullcontext()
+        with context:
+            mlflow_sparkonnx.save_model(model, paths[name], input_example=input_example)
+    paths["glr"] = paths["mismatch"]  # alias until every test says "mismatch"
     return paths

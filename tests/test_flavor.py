@@ -72,8 +72,8 @@ def test_the_articles_pipelines_are_verified(saved_models, name):
 
 
 def test_silently_wrong_conversion_is_caught_as_mismatch_and_saved_native_only(saved_models):
-    """onnxmltools ignores GeneralizedLinearRegression's link: the parity check must refuse the graph."""
-    path = saved_models["glr"]
+    """A silently wrong converter (here a deliberately wrong one): the parity check refuses the graph."""
+    path = saved_models["mismatch"]
     conf = read_flavor(path)["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "mismatch"
     assert "prediction" in conf["onnx_reason"]
@@ -93,11 +93,11 @@ def test_stage_without_converter_is_unsupported_and_named(saved_models):
     assert {"age", "education_num"} <= {c["name"] for c in conf["inputs"]}
 
 
-def test_onnx_require_raises_and_leaves_nothing(tmp_path, glr_pipeline, adult_train):
+def test_onnx_require_raises_and_leaves_nothing(tmp_path, mismatch_pipeline, adult_train):
     target = tmp_path / "model"
     with pytest.raises(mlflow_sparkonnx.ParityMismatchError, match="prediction"):
         mlflow_sparkonnx.save_model(
-            glr_pipeline, str(target), input_example=adult_train.head(50), onnx="require"
+            mismatch_pipeline, str(target), input_example=adult_train.head(50), onnx="require"
         )
     assert not target.exists()
     assert os.listdir(tmp_path) == []

@@ -50,9 +50,9 @@ def test_both_runtimes_return_the_same_columns_dtypes_and_rows(saved_models, nam
 
 
 def test_native_only_models_score_with_spark_via_auto(
-    saved_models, glr_pipeline, sql_pipeline, adult_holdout, spark
+    saved_models, mismatch_pipeline, sql_pipeline, adult_holdout, spark
 ):
-    for name, pipeline in (("glr", glr_pipeline), ("sql", sql_pipeline)):
+    for name, pipeline in (("mismatch", mismatch_pipeline), ("sql", sql_pipeline)):
         model = load(saved_models[name])
         assert model.get_raw_model().runtime == "spark"
         expected = spark_predictions(pipeline, spark, adult_holdout, ["prediction"])
@@ -95,7 +95,7 @@ def test_runtime_override_by_inference_config_environment(saved_models, monkeypa
 
 def test_onnx_runtime_on_native_only_model_fails_quoting_the_reason(saved_models):
     with pytest.raises(mlflow_sparkonnx.RuntimeUnavailableError, match="mismatch.*prediction"):
-        load(saved_models["glr"], runtime="onnx")
+        load(saved_models["mismatch"], runtime="onnx")
 
 
 def test_unknown_runtime_is_refused(saved_models):

@@ -76,7 +76,7 @@ import sys
 sys.modules['pyspark'] = None
 import mlflow.pyfunc
 try:
-    mlflow.pyfunc.load_model({saved_models["glr"]!r})
+    mlflow.pyfunc.load_model({saved_models["mismatch"]!r})
 except Exception as exc:
     print(type(exc).__name__, exc)
 """

@@ -37,11 +37,13 @@ def test_log_model_then_load_by_run_and_registry_uri(tracking_uri, lr_pipeline, 
     assert {o.name for o in graph.graph.output} == {"prediction", "probability"}
 
 
-def test_log_model_through_the_mlflow_alias(tracking_uri, glr_pipeline, adult_train):
+def test_log_model_through_the_mlflow_alias(tracking_uri, mismatch_pipeline, adult_train):
     import mlflow.sparkonnx
 
     with mlflow.start_run():
-        info = mlflow.sparkonnx.log_model(glr_pipeline, name="glr", input_example=adult_train.head(50))
+        info = mlflow.sparkonnx.log_model(
+            mismatch_pipeline, name="mismatch", input_example=adult_train.head(50)
+        )
     assert info.flavors["sparkonnx"]["onnx_status"] == "mismatch"
     try:
         mlflow_sparkonnx.load_onnx_model(info.model_uri)

@@ -9,6 +9,7 @@ pools. :func:`register_stage_converter` fills all of them in one call, so a conv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 #: Who provides the converter for a stage class: "sparkonnx" or "user" (else onnxmltools).
@@ -102,3 +103,93 @@ def _provider_of(stage_class: type) -> str | None:
     if operator_name in io_map and operator_name in registration._converter_pool:
         return "onnxmltools"
     return None
+
+
+@dataclass(frozen=True)
+class StageConverter:
+    """What is registered for one stage: onnxmltools' operator name and the four callables."""
+
+    operator_name: str
+    converter: Callable[..., None]
+    shape_calculator: Callable[..., None]
+    input_columns: Callable[[Any], list[str]]
+    output_columns: Callable[[Any], list[str]]
+
+
+def stage_converter(stage: Any) -> StageConverter:
+    """The converter registered for a stage instance (ours, a user's or onnxmltools').
+
+    Lets the converter of a composite stage (OneVsRest) convert its sub-models with whatever
+    converter is registered for them. Raises ``KeyError`` when there is none.
+    """
+    from mlflow_sparkonnx.converters import register_builtin_converters
+
+    register_builtin_converters()
+    names, io_map, registration = _tables()
+    operator_name = names.get(type(stage))
+    if _provider_of(type(stage)) is None or operator_name is None:
+        raise KeyError(f"no ONNX converter is registered for {type(stage).__name__}")
+    input_columns, output_columns = io_map[operator_name]
+    return StageConverter(
+        operator_name,
+        registration._converter_pool[operator_name],
+        registration._shape_calculator_pool[operator_name],
+        input_columns,
+        output_columns,
+    )
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A snapshot of how one stage class is registered (see :func:`snapshot_registration`)."""
+
+    stage_class: type
+    operator_name: str | None
+    io_entry: Any
+    converter: Any
+    shape_calculator: Any
+    provider: str | None
+
+
+def snapshot_registration(stage_class: type) -> Registration:
+    """How ``stage_class`` is registered now, to hand to :func:`restore_registration` later."""
+    from mlflow_sparkonnx.converters import register_builtin_converters
+
+    register_builtin_converters()
+    names, io_map, registration = _tables()
+    operator_name = names.get(stage_class)
+    return Registration(
+        stage_class,
+        operator_name,
+        io_map.get(operator_name),
+        registration._converter_pool.get(operator_name),
+        registration._shape_calculator_pool.get(operator_name),
+        _PROVIDERS.get(stage_class),
+    )
+
+
+def restore_registration(snapshot: Registration) -> None:
+    """Put a stage class's registration back as ``snapshot`` recorded it (undoing later registrations)."""
+    names, io_map, registration = _tables()
+    stage_class, operator_name = snapshot.stage_class, snapshot.operator_name
+    current = names.get(stage_class)
+    if current is not None and current != operator_name and list(names.values()).count(current) == 1:
+        for table in (io_map, registration._converter_pool, registration._shape_calculator_pool):
+            table.pop(current, None)  # the operator name only the undone registration used
+    if operator_name is None:
+        names.pop(stage_class, None)
+    else:
+        names[stage_class] = operator_name
+        for table, value in (
+            (io_map, snapshot.io_entry),
+            (registration._converter_pool, snapshot.converter),
+            (registration._shape_calculator_pool, snapshot.shape_calculator),
+        ):
+            if value is None:
+                table.pop(operator_name, None)
+            else:
+                table[operator_name] = value
+    if snapshot.provider is None:
+        _PROVIDERS.pop(stage_class, None)
+    else:
+        _PROVIDERS[stage_class] = snapshot.provider

@@ -1,0 +1,44 @@
+"""The registry's snapshot/restore facility, as the conftest mismatch fixture uses it."""
+
+from __future__ import annotations
+
+from conftest import convert_elementwise_product_wrongly, deliberately_wrong_converter
+from pyspark.ml import Transformer
+
+from mlflow_sparkonnx.convert import registry
+
+
+def test_a_replaced_converter_is_restored_afterwards(spark):
+    from pyspark.ml.feature import ElementwiseProduct
+
+    stage = ElementwiseProduct()
+    before = registry.stage_converter(stage)
+    assert registry.converter_provider(stage) == "onnxmltools"
+    with deliberately_wrong_converter():
+        assert registry.converter_provider(stage) == "user"
+        assert registry.stage_converter(stage).converter is convert_elementwise_product_wrongly
+    assert registry.converter_provider(stage) == "onnxmltools"
+    assert registry.stage_converter(stage) == before
+
+
+class NoConverterStage(Transformer):
+    """A custom Python stage nobody converts."""
+
+    def _transform(self, dataset):
+        return dataset
+
+
+def test_restoring_a_class_that_had_no_converter_removes_it():
+    stage = NoConverterStage()
+    snapshot = registry.snapshot_registration(NoConverterStage)
+    assert registry.converter_provider(stage) is None
+    registry.register_converter(
+        NoConverterStage,
+        convert_elementwise_product_wrongly,
+        lambda operator: None,
+        input_columns=lambda s: ["x"],
+        output_columns=lambda s: ["y"],
+    )
+    assert registry.converter_provider(stage) == "user"
+    registry.restore_registration(snapshot)
+    assert registry.converter_provider(stage) is None
