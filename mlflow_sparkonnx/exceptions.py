@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
+    INVALID_STATE,
     RESOURCE_DOES_NOT_EXIST,
 )
 
@@ -49,3 +50,11 @@ class InvalidInputError(SparkOnnxError):
 
 class ArtifactIntegrityError(SparkOnnxError):
     """A model file is damaged, altered, or would extract outside the model directory."""
+
+
+class PromotionRefusedError(SparkOnnxError):
+    """A model version failed the promotion gate; no alias changed. ``figures`` holds the numbers."""
+
+    def __init__(self, message: str, figures: dict | None = None) -> None:
+        super().__init__(message, error_code=INVALID_STATE)
+        self.figures = figures or {}
