@@ -30,6 +30,7 @@ strings = st.one_of(
     st.sampled_from(KNOWN),
     st.just(""),
     st.text(max_size=12),  # unicode, unseen
+    st.sampled_from(["x" * 100_000, "\u00e9" * 5_000 + " Private", "Private\x00"]),  # long, odd
 )
 numbers = st.one_of(
     st.integers(min_value=-(10**6), max_value=10**9).map(float),
