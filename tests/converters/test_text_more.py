@@ -17,8 +17,8 @@ from tests.parity import assert_onnx_matches_spark, spark_transform
 
 @pytest.fixture(scope="module")
 def two_texts() -> pd.DataFrame:
-    first = documents(200, seed=21)
-    second = list(reversed(documents(200, seed=22)))
+    first = documents(120, seed=21)
+    second = list(reversed(documents(120, seed=22)))
     second[:4] = ["the of and", "", "THE A OF", "Spark spark SPARK"]
     return pd.DataFrame({"title": first, "body": second})
 
