@@ -112,13 +112,14 @@ def read_trees(stage: Any) -> NodeTable:
         stats_matrix = stats.flatten().to_numpy().reshape(-1, width)
     else:  # not expected from Spark; keeps regression trees working
         stats_matrix = np.zeros((table.num_rows, 0))
+    split_values = column("split.leftCategoriesOrThreshold").to_pylist()  # once: per node it is quadratic
     nodes = NodeTable(
         tree=tree[order],
         left=column("leftChild").to_numpy()[order],
         right=column("rightChild").to_numpy()[order],
         feature=column("split.featureIndex").to_numpy()[order],
         num_categories=column("split.numCategories").to_numpy()[order],
-        split_values=[column("split.leftCategoriesOrThreshold").to_pylist()[i] for i in order],
+        split_values=[split_values[i] for i in order],
         prediction=column("prediction").to_numpy()[order],
         stats=stats_matrix[order],
     )
