@@ -82,3 +82,15 @@ def test_sub_model_without_raw_prediction_is_unsupported_and_named(spark, tmp_pa
     assert conf["onnx_status"] == "unsupported"
     assert "sub-model 0 (MultilayerPerceptronClassificationModel)" in conf["onnx_reason"]
     assert "rawPrediction" in conf["onnx_reason"]
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.7])
+def test_linear_svc_on_its_own(spark, tmp_path, frames, threshold):
+    """The LinearSVC converter OneVsRest composes: rawPrediction [-m, m], label when m > threshold."""
+    train = frames[0].assign(label=(frames[0]["label"] > 0).astype(float))
+    stages = [
+        VectorAssembler(inputCols=FEATURES, outputCol="features"),
+        LinearSVC(maxIter=5, regParam=0.01, threshold=threshold),
+    ]
+    model = Pipeline(stages=stages).fit(spark.createDataFrame(train))
+    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=OUTPUTS))
