@@ -7,6 +7,7 @@ the ONNX input types at save time and input validation in both runtimes at predi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -65,25 +66,35 @@ def columns_from_spark_schema(schema: Any, first_row: Any = None) -> list[Column
 
 def to_spark_frame(frame: pd.DataFrame, columns: list[Column], spark: Any) -> Any:
     """A Spark DataFrame holding ``frame``'s rows with exactly the recorded column types."""
-    from pyspark.ml.linalg import DenseVector, VectorUDT
-    from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+    from pyspark.ml.linalg import DenseVector
 
-    fields = []
-    converters = []
-    for col in columns:
-        if col.spark_type == "vector":
-            fields.append(StructField(col.name, VectorUDT(), True))
-            converters.append(lambda v: None if v is None else DenseVector(v))
-        else:
-            data_type = _parse_datatype_string(col.spark_type)
-            fields.append(StructField(col.name, data_type, True))
-            converters.append(_python_scalar_converter(col))
+    converters = [
+        (lambda v: None if v is None else DenseVector(v))
+        if col.spark_type == "vector"
+        else _python_scalar_converter(col)
+        for col in columns
+    ]
     names = [c.name for c in columns]
     rows = [
         tuple(convert(value) for convert, value in zip(converters, row, strict=True))
         for row in frame[names].itertuples(index=False, name=None)
     ]
-    return spark.createDataFrame(rows, schema=StructType(fields))
+    return spark.createDataFrame(rows, schema=spark_schema(tuple(columns)))
+
+
+@functools.lru_cache(maxsize=64)
+def spark_schema(columns: tuple[Column, ...]) -> Any:
+    """The Spark ``StructType`` for ``columns`` (cached: parsing type strings goes through the JVM)."""
+    from pyspark.ml.linalg import VectorUDT
+    from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+
+    fields = [
+        StructField(
+            col.name, VectorUDT() if col.spark_type == "vector" else _parse_datatype_string(col.spark_type)
+        )
+        for col in columns
+    ]
+    return StructType(fields)
 
 
 def _python_scalar_converter(col: Column) -> Any:
