@@ -210,6 +210,8 @@ def onnx_batch_rows(stages: list[Any]) -> int:
             widths.append(int(stage.getOrDefault("numFeatures")))
         if hasattr(stage, "vocabulary"):
             widths.append(len(stage.vocabulary))
+        if hasattr(stage, "getVectorSize"):  # Word2Vec: [rows, tokens, size] floats; allow ~1k tokens
+            widths.append(int(stage.getVectorSize()) * 1024)
     return max(1, min(DEFAULT_BATCH_ROWS, _DENSE_ELEMENTS_PER_BATCH // max(widths)))
 
 

@@ -15,6 +15,8 @@ from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.models.utils import _save_example
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.schema import Array
 from mlflow.utils.environment import (
     _CONDA_ENV_FILE_NAME,
     _CONSTRAINTS_FILE_NAME,
@@ -73,6 +75,25 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _output_schema(analysis: Any) -> Schema:
+    """The output schema from the recorded output columns (what both runtimes return).
+
+    Built, not inferred: inferring it from predictions checks every element of every vector, which
+    takes tens of seconds for a 2^18-wide output.
+    """
+    specs = []
+    for col in analysis.outputs:
+        if col.is_numeric:
+            specs.append(ColSpec(DataType.double, col.name))
+        elif col.spark_type == "string":
+            specs.append(ColSpec(DataType.string, col.name))
+        elif col.spark_type == "array<string>":
+            specs.append(ColSpec(Array(DataType.string), col.name))
+        else:  # vectors and numeric arrays come back as lists of floats
+            specs.append(ColSpec(Array(DataType.double), col.name))
+    return Schema(specs)
 
 
 def get_default_pip_requirements(include_pyspark: bool = False) -> list[str]:
@@ -197,7 +218,7 @@ def _write_model_dir(
     code_dir_subpath = _validate_and_copy_code_paths(code_paths, path)
     example = analysis.raw_example.head(STORED_EXAMPLE_ROWS)
     if signature is None:
-        signature = infer_signature(example, analysis.predictions.head(STORED_EXAMPLE_ROWS))
+        signature = ModelSignature(inputs=infer_signature(example).inputs, outputs=_output_schema(analysis))
     mlflow_model.signature = signature
     _save_example(mlflow_model, _json_friendly(example), path)
     if metadata is not None:

@@ -12,6 +12,7 @@ from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registry import converter_provider
 from mlflow_sparkonnx.converters import required_opset
+from mlflow_sparkonnx.converters._graph import spark_input_types
 from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
 from mlflow_sparkonnx.schema import Column
 
@@ -54,7 +55,8 @@ def convert_pipeline(
     previous_level = onnxmltools_logger.level
     onnxmltools_logger.setLevel(max(previous_level, logging.WARNING))  # per-tree INFO chatter
     try:
-        with contextlib.redirect_stdout(captured):
+        input_types = {c.name: c.spark_type for c in inputs}  # converters that must tell int from double
+        with contextlib.redirect_stdout(captured), spark_input_types(input_types):
             model = convert_sparkml(
                 pipeline,
                 "sparkonnx_pipeline",
