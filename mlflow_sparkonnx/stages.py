@@ -11,8 +11,16 @@ from typing import Any
 
 _logger = logging.getLogger(__name__)
 
-_SINGLE_INPUT_PARAMS = ("inputCol", "featuresCol")
-_OUTPUT_PARAMS = ("outputCol", "predictionCol", "rawPredictionCol", "probabilityCol", "varianceCol")
+_SINGLE_INPUT_PARAMS = ("inputCol", "featuresCol", "offsetCol")
+_OUTPUT_PARAMS = (
+    "outputCol",
+    "predictionCol",
+    "rawPredictionCol",
+    "probabilityCol",
+    "varianceCol",
+    "linkPredictionCol",
+    "quantilesCol",
+)
 
 
 @dataclass(frozen=True)

@@ -85,11 +85,6 @@ def test_family_and_link(spark, tmp_path, frames, family, link, extra):
     _report(assert_onnx_matches_spark(model, score[FEATURES], spark, tmp_path, output_cols=outputs))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages.py reads a stage's input columns from inputCol/featuresCol only, so the pipeline's "
-    "inputs leave out offsetCol and Spark fails on the example before any conversion",
-)
 def test_offset_column(spark, tmp_path, frames):
     """The converter adds the offset column to eta (tweedie, log link)."""
     train, score = frames
