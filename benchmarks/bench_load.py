@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def main() -> None:
     frame = pd.read_csv(args.data, skipinitialspace=True)
     bodies = request_bodies(frame.sample(n=500, random_state=3), columns, 500)
     env = {"MLFLOW_SPARKONNX_RUNTIME": args.runtime}
-    log_path = Path(args.out).with_suffix(".server.log")
+    log_path = Path(tempfile.gettempdir()) / "bench-load-server.log"
     with served(args.model, env, log_path) as (url, pid, startup_s):
         for body, _good in bodies[:20]:  # warm-up, and the first RSS reading after it
             requests.post(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
