@@ -12,6 +12,7 @@ from mlflow_sparkonnx.exceptions import (
     ConversionError,
     InvalidInputError,
     ParityMismatchError,
+    PromotionRefusedError,
     RuntimeUnavailableError,
     SparkOnnxError,
     UnsupportedStageError,
@@ -25,14 +26,21 @@ from mlflow_sparkonnx.flavor import (
     log_model,
     save_model,
 )
+from mlflow_sparkonnx.promotion import PromotionResult, promote
 from mlflow_sparkonnx.pyfunc import SparkOnnxModel, _load_pyfunc
+from mlflow_sparkonnx.report import ConversionReport
+from mlflow_sparkonnx.spark_scoring import transform
+from mlflow_sparkonnx.upgrade import upgrade
 
 __all__ = [
     "FLAVOR_NAME",
     "ArtifactIntegrityError",
+    "ConversionReport",
     "ConversionError",
     "InvalidInputError",
     "ParityMismatchError",
+    "PromotionRefusedError",
+    "PromotionResult",
     "RuntimeUnavailableError",
     "SparkOnnxError",
     "SparkOnnxModel",
@@ -43,7 +51,10 @@ __all__ = [
     "get_default_pip_requirements",
     "load_model",
     "load_onnx_model",
+    "promote",
     "register_converter",
     "log_model",
     "save_model",
+    "transform",
+    "upgrade",
 ]

@@ -182,6 +182,8 @@ def _stage_verdict(status: str, reason: str, provider: str, first_missing: Any) 
     if provider == "none":
         return "unsupported", "no ONNX converter; the model is served by Spark"
     if status == "unsupported":
+        if first_missing is None:  # a converter exists but refused a stage: the reason names it
+            return "unsupported", f"a converter refused the pipeline: {reason}"
         return "not converted", f"converter available, but stage {first_missing.uid} has none"
     if status == "verified":
         return "verified", "converted; the whole graph agrees with Spark"
