@@ -122,8 +122,13 @@ def _load_onnx_runtime(
     verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
     with open(onnx_path, "rb") as f:
         model_bytes = f.read()
+    from mlflow_sparkonnx.spark_scoring import in_spark_task
+
     batch_rows = conf.get("onnx_batch_rows") or DEFAULT_BATCH_ROWS
-    return OnnxRuntime(model_bytes, inputs, outputs, conf["onnx_outputs"], batch_rows=batch_rows)
+    threads = 1 if in_spark_task() else None  # spark_udf: Spark already runs one worker per core
+    return OnnxRuntime(
+        model_bytes, inputs, outputs, conf["onnx_outputs"], batch_rows=batch_rows, intra_op_threads=threads
+    )
 
 
 def _load_spark_runtime(

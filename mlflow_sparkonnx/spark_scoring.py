@@ -67,13 +67,18 @@ def transform(
     return _transform_native(spark_df, local_path, conf, inputs, outputs)
 
 
-def refuse_native_in_spark_task() -> None:
-    """Raise inside a Spark task: the native runtime would start a SparkSession per worker."""
+def in_spark_task() -> bool:
+    """True inside a Spark task (a Python worker running a UDF, e.g. for ``spark_udf``)."""
     try:
         from pyspark import TaskContext
     except ImportError:
-        return
-    if TaskContext.get() is not None:
+        return False
+    return TaskContext.get() is not None
+
+
+def refuse_native_in_spark_task() -> None:
+    """Raise inside a Spark task: the native runtime would start a SparkSession per worker."""
+    if in_spark_task():
         raise RuntimeUnavailableError(
             "This model has no verified ONNX graph (or runtime='spark' was asked for), so it scores "
             "with a SparkSession, which cannot be started inside a Spark task (mlflow.pyfunc.spark_udf). "
@@ -347,6 +352,7 @@ def _worker_runtime(spec: dict[str, Any], inputs: list[Column], outputs: list[Co
         outputs,
         spec["onnx_outputs"],
         batch_rows=spec["batch_rows"] or DEFAULT_BATCH_ROWS,
+        intra_op_threads=1,  # Spark already runs one worker per core; more threads oversubscribe them
     )
     _WORKER_RUNTIMES[key] = runtime
     _WORKER_LOADS[spec["sha256"]] = _WORKER_LOADS.get(spec["sha256"], 0) + 1

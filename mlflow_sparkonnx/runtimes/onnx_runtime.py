@@ -36,11 +36,16 @@ class OnnxRuntime:
         outputs: list[Column],
         onnx_output_names: dict[str, str],
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        intra_op_threads: int | None = None,
     ) -> None:
+        """``intra_op_threads=1`` where the caller already spreads work over the cores (Spark workers)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+            options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
