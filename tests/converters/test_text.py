@@ -81,8 +81,7 @@ def tokenize_and_hash(**hashing: object):
     )
 
 
-@pytest.mark.parametrize("num_features", [1, 7, 64, 4096])
-@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize(("num_features", "binary"), [(1, False), (7, True), (4096, False), (4096, True)])
 def test_tokenizer_and_hashing_tf_match_spark(spark, tmp_path, corpus, num_features, binary):
     conf = assert_onnx_matches_spark(
         tokenize_and_hash(numFeatures=num_features, binary=binary),
@@ -217,7 +216,7 @@ def test_stop_words_remover_matches_spark(spark, tmp_path, corpus, stop_words, c
     )
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 3])  # n=2 runs end to end in tests/test_text_pipelines.py
 def test_ngram_matches_spark(spark, tmp_path, corpus, n):
     from pyspark.ml.feature import NGram, Tokenizer
 
@@ -227,9 +226,7 @@ def test_ngram_matches_spark(spark, tmp_path, corpus, n):
     )
 
 
-@pytest.mark.parametrize(
-    ("min_tf", "binary"), [(1.0, False), (2.0, False), (0.1, False), (1.0, True), (0.05, True)]
-)
+@pytest.mark.parametrize(("min_tf", "binary"), [(2.0, False), (0.1, False), (0.05, True)])
 def test_count_vectorizer_and_idf_match_spark(spark, tmp_path, corpus, min_tf, binary):
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import IDF, CountVectorizer, Tokenizer
