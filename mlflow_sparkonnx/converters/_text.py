@@ -161,3 +161,44 @@ def _two(
         **attrs,
     )
     return first, second
+
+
+def scatter_into_buckets(
+    scope: Any,
+    container: Any,
+    buckets: str,
+    values: str,
+    num_features: int,
+    reduction: str,
+    output: str,
+) -> None:
+    """``output[r, buckets[r, k]] (reduction)= values[r, k]`` over a zero float ``[N, num_features]``."""
+    from onnx import helper
+
+    shape = op(
+        scope,
+        container,
+        "Concat",
+        [dim(scope, container, buckets, 0), ints(scope, container, "width", [num_features])],
+        axis=0,
+    )
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+    zeros = op(scope, container, "ConstantOfShape", [shape], 9, value=zero)
+    op(
+        scope,
+        container,
+        "ScatterElements",
+        [zeros, buckets, values],
+        18,
+        axis=1,
+        reduction=reduction,
+        output=output,
+    )
+
+
+def calculate_num_features_shapes(operator: Any) -> None:
+    """float ``[N, numFeatures]`` (HashingTF, FeatureHasher)."""
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = FloatTensorType([n, int(operator.raw_operator.getNumFeatures())])

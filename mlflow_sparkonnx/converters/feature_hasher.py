@@ -32,7 +32,14 @@ from mlflow_sparkonnx.converters._graph import (
     spark_input_type,
     spark_input_types_known,
 )
-from mlflow_sparkonnx.converters._text import STRING, TEXT_OPSET, dim, ints, op
+from mlflow_sparkonnx.converters._text import (
+    STRING,
+    TEXT_OPSET,
+    calculate_num_features_shapes,
+    ints,
+    op,
+    scatter_into_buckets,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -138,45 +145,14 @@ def convert_feature_hasher(scope: Any, operator: Any, container: Any) -> None:
         values.append(value)
     index = op(scope, container, "Concat", indices, axis=1)
     value = op(scope, container, "Concat", values, axis=1)
-    shape = op(
-        scope,
-        container,
-        "Concat",
-        [dim(scope, container, index, 0), ints(scope, container, "width", [num_features])],
-        axis=0,
-    )
-    zeros = op(scope, container, "ConstantOfShape", [shape], 9, value=_float_zero())
-    op(
-        scope,
-        container,
-        "ScatterElements",
-        [zeros, index, value],
-        18,
-        axis=1,
-        reduction="add",
-        output=operator.outputs[0].full_name,
-    )
-
-
-def _float_zero() -> Any:
-    from onnx import helper
-
-    return helper.make_tensor("zero", FLOAT, [1], [0.0])
-
-
-def calculate_feature_hasher_shapes(operator: Any) -> None:
-    """float ``[N, numFeatures]``."""
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    n = operator.inputs[0].type.shape[0]
-    operator.outputs[0].type = FloatTensorType([n, int(operator.raw_operator.getNumFeatures())])
+    scatter_into_buckets(scope, container, index, value, num_features, "add", operator.outputs[0].full_name)
 
 
 SPECS = [
     ConverterSpec(
         FeatureHasher,
         convert_feature_hasher,
-        calculate_feature_hasher_shapes,
+        calculate_num_features_shapes,
         input_columns=input_columns,
         output_columns=output_columns,
         min_opset=TEXT_OPSET,

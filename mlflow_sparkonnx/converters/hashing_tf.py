@@ -17,7 +17,13 @@ from pyspark.ml.feature import HashingTF
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import FLOAT, INT64, constant, input_columns, node, output_columns
-from mlflow_sparkonnx.converters._text import TEXT_OPSET, dim, ints, op, token_mask
+from mlflow_sparkonnx.converters._text import (
+    TEXT_OPSET,
+    calculate_num_features_shapes,
+    op,
+    scatter_into_buckets,
+    token_mask,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -41,46 +47,17 @@ def convert_hashing_tf(scope: Any, operator: Any, container: Any) -> None:
     modulus = constant(scope, container, "num_features", INT64, [], [num_features])
     buckets = op(scope, container, "Mod", [hashes, modulus], fmod=0)
     present = op(scope, container, "Cast", [token_mask(scope, container, tokens)], to=FLOAT)
-    shape = op(
-        scope,
-        container,
-        "Concat",
-        [dim(scope, container, tokens, 0), ints(scope, container, "width", [num_features])],
-        axis=0,
-    )
-    zeros = op(scope, container, "ConstantOfShape", [shape], 9, value=_float_zero())
     reduction = "max" if stage.getBinary() else "add"
-    op(
-        scope,
-        container,
-        "ScatterElements",
-        [zeros, buckets, present],
-        18,
-        axis=1,
-        reduction=reduction,
-        output=operator.outputs[0].full_name,
+    scatter_into_buckets(
+        scope, container, buckets, present, num_features, reduction, operator.outputs[0].full_name
     )
-
-
-def _float_zero() -> Any:
-    from onnx import helper
-
-    return helper.make_tensor("zero", FLOAT, [1], [0.0])
-
-
-def calculate_hashing_tf_shapes(operator: Any) -> None:
-    """float ``[N, numFeatures]``."""
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    n = operator.inputs[0].type.shape[0]
-    operator.outputs[0].type = FloatTensorType([n, int(operator.raw_operator.getNumFeatures())])
 
 
 SPECS = [
     ConverterSpec(
         HashingTF,
         convert_hashing_tf,
-        calculate_hashing_tf_shapes,
+        calculate_num_features_shapes,
         input_columns=input_columns,
         output_columns=output_columns,
         min_opset=TEXT_OPSET,
