@@ -1,17 +1,23 @@
 """Serving benchmark: our pyfunc (ONNX and Spark runtimes) against MLflow's built-in mlflow.spark pyfunc.
 
-For two Adult-data pipelines (StringIndexer → OneHotEncoder → VectorAssembler → LogisticRegression, and
-VectorAssembler(numeric) → RandomForestClassifier(50 trees)) it measures, in one run:
+Three pipelines (``--models``, default all): ``lr``, Adult data through StringIndexer → OneHotEncoder →
+VectorAssembler → LogisticRegression; ``rf``, Adult data through VectorAssembler(numeric) →
+RandomForestClassifier(50 trees); ``text``, the article's Tokenizer → HashingTF(2^18) →
+LogisticRegression on the generated documents of ``bench_text_memory.py``. For each, in one run:
 
 - in process, each variant in a fresh subprocess: cold load (python start → first prediction, imports
-  included), single-row ``predict`` p50/p99, 10k-row batch throughput, and the peak RSS of the
-  subprocess and its children (the JVM for Spark), sampled every 50 ms from /proc;
-- raw ``InferenceSession.run`` on prebuilt feeds (the floor under the ONNX pyfunc);
+  included), single-row ``predict`` p50/p99, batch throughput (10k rows; 1k for ``text``, whose
+  HashingTF row is a dense 1 MiB inside the graph), and the peak RSS of the subprocess and its
+  children (the JVM for Spark), sampled every 50 ms from /proc;
+- raw ``InferenceSession.run`` on prebuilt feeds (the floor under the ONNX pyfunc), in runs of the
+  model's ``onnx_batch_rows`` as our runtime does (10k for ``lr``/``rf``, 16 for ``text``);
 - ``mlflow models serve``: single-row request p50/p99 over HTTP (``dataframe_split``, keep-alive) and
-  the server's process-tree RSS, for ours (onnx, and spark via MLFLOW_SPARKONNX_RUNTIME) and mlflow.spark.
+  the server's process-tree RSS, for ours (onnx, and spark via MLFLOW_SPARKONNX_RUNTIME), mlflow.spark
+  and mlflow.onnx serving the same graph with tensor ``inputs``.
 
-Usage: ``python benchmarks/bench_serving.py [--models lr,rf] [--single-calls 300]``. Prints a markdown
-table and writes ``benchmarks/results/serving.json``. Run it alone on the machine: it is timing.
+Usage: ``python benchmarks/bench_serving.py [--models lr,rf,text] [--single-calls 300] [--out FILE]``.
+Prints a markdown table and writes ``benchmarks/results/serving.json`` (the text model alone:
+``--models text --out benchmarks/results/serving_text.json``). Run it alone on the machine: it is timing.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "adult.csv"
 CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "sex"]
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+MODELS = ("lr", "rf", "text")
 VARIANTS = ("ours_onnx", "ours_spark", "mlflow_spark")
 _CHILD_ENV = {"MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true", "PYSPARK_PYTHON": sys.executable}
 
@@ -104,14 +111,72 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
 # ---- stage 1: train and save (a subprocess, so the parent holds no JVM) ------------------------
 
 
+def holdout_path(workdir: Path, name: str) -> Path:
+    """The held-out feature rows a model is scored on: Adult rows, or documents for ``text``."""
+    return Path(workdir) / ("holdout-text.pkl" if name == "text" else "holdout.pkl")
+
+
+def adult_data(args: argparse.Namespace):
+    """(training rows with a float ``label``, held-out feature rows) from the Adult CSV."""
+    import pandas as pd
+
+    adult = pd.read_csv(args.data, skipinitialspace=True)
+    # The label is made in pandas, so the PipelineModel is the same for every flavor (no label indexer
+    # that mlflow.spark would run on 'income' at predict time).
+    adult["label"] = (adult["income"].str.strip() == ">50K").astype("float64")
+    train = adult.sample(n=min(args.train_rows, len(adult) - 2000), random_state=1)
+    features = adult.drop(index=train.index).drop(columns=["income", "label"])
+    return train.drop(columns=["income"]).reset_index(drop=True), features.reset_index(drop=True)
+
+
+def text_data():
+    """The article's data as ``bench_text_memory.py`` makes it: 600 generated documents (0-60 words,
+    unicode included) labelled by whether they contain "fast"; 2,000 new documents held out."""
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_text_memory import texts
+
+    docs = texts(600, seed=1)
+    train = pd.DataFrame({"text": docs, "label": [float("fast" in d) for d in docs]})
+    return train, pd.DataFrame({"text": texts(2000, seed=3)})
+
+
+def pipelines() -> dict:
+    """The unfitted pipelines by model name, with the input columns each one reads."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression, RandomForestClassifier
+    from pyspark.ml.feature import HashingTF, OneHotEncoder, StringIndexer, Tokenizer, VectorAssembler
+
+    idx = [f"{c}_idx" for c in CATEGORICAL]
+    ohe = [f"{c}_ohe" for c in CATEGORICAL]
+    lr = [
+        StringIndexer(inputCols=CATEGORICAL, outputCols=idx, handleInvalid="keep"),
+        OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"),
+        VectorAssembler(inputCols=ohe + NUMERIC, outputCol="features"),
+        LogisticRegression(maxIter=30, regParam=0.01),
+    ]
+    rf = [
+        VectorAssembler(inputCols=NUMERIC, outputCol="features"),
+        RandomForestClassifier(numTrees=50, maxDepth=8, seed=3),
+    ]
+    text = [  # the article's pipeline: HashingTF keeps Spark's default numFeatures = 2^18
+        Tokenizer(inputCol="text", outputCol="words"),
+        HashingTF(inputCol="words", outputCol="features"),
+        LogisticRegression(maxIter=20, regParam=0.01),
+    ]
+    return {
+        "lr": (Pipeline(stages=lr), CATEGORICAL + NUMERIC),
+        "rf": (Pipeline(stages=rf), NUMERIC),
+        "text": (Pipeline(stages=text), ["text"]),
+    }
+
+
 def prepare(args: argparse.Namespace) -> None:
+    """Fit and save each model of ``args.models`` into ``args.workdir``, adding to its prepared.json."""
     import mlflow.onnx
     import mlflow.spark
     import onnx
-    import pandas as pd
-    from pyspark.ml import Pipeline
-    from pyspark.ml.classification import LogisticRegression, RandomForestClassifier
-    from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
     from pyspark.sql import SparkSession
 
     import mlflow_sparkonnx
@@ -127,56 +192,39 @@ def prepare(args: argparse.Namespace) -> None:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    adult = pd.read_csv(args.data, skipinitialspace=True)
-    # The label is made in pandas, so the PipelineModel is the same for every flavor (no label indexer
-    # that mlflow.spark would run on 'income' at predict time).
-    adult["label"] = (adult["income"].str.strip() == ">50K").astype("float64")
-    train = adult.sample(n=min(args.train_rows, len(adult) - 2000), random_state=1)
-    features = adult.drop(index=train.index).drop(columns=["income", "label"])
-    features = features.reset_index(drop=True)
-    features.to_pickle(Path(args.workdir) / "holdout.pkl")
-    train_df = spark.createDataFrame(train.reset_index(drop=True))
-
-    idx = [f"{c}_idx" for c in CATEGORICAL]
-    ohe = [f"{c}_ohe" for c in CATEGORICAL]
-    pipelines = {
-        "lr": Pipeline(
-            stages=[
-                StringIndexer(inputCols=CATEGORICAL, outputCols=idx, handleInvalid="keep"),
-                OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"),
-                VectorAssembler(inputCols=ohe + NUMERIC, outputCol="features"),
-                LogisticRegression(maxIter=30, regParam=0.01),
-            ]
-        ),
-        "rf": Pipeline(
-            stages=[
-                VectorAssembler(inputCols=NUMERIC, outputCol="features"),
-                RandomForestClassifier(numTrees=50, maxDepth=8, seed=3),
-            ]
-        ),
-    }
-    example = train.drop(columns=["income", "label"]).head(300).reset_index(drop=True)
-    info = {}
+    workdir = Path(args.workdir)
+    prepared_path = workdir / "prepared.json"
+    info = json.loads(prepared_path.read_text()) if prepared_path.exists() else {}
+    unfitted = pipelines()
+    datasets: dict = {}
     for name in args.models:
+        data = "text" if name == "text" else "adult"
+        if data not in datasets:
+            train, holdout = text_data() if data == "text" else adult_data(args)
+            holdout.to_pickle(holdout_path(workdir, name))
+            datasets[data] = (train, spark.createDataFrame(train))
+        train, train_df = datasets[data]
+        pipeline, used = unfitted[name]
+        example = train.drop(columns=["label"]).head(300).reset_index(drop=True)
         started = time.perf_counter()
-        fitted = pipelines[name].fit(train_df)
+        fitted = pipeline.fit(train_df)
         fit_s = time.perf_counter() - started
-        ours, builtin = Path(args.workdir) / f"{name}-sparkonnx", Path(args.workdir) / f"{name}-mlflow-spark"
+        ours, builtin = workdir / f"{name}-sparkonnx", workdir / f"{name}-mlflow-spark"
         started = time.perf_counter()
         mlflow_sparkonnx.save_model(fitted, str(ours), input_example=example)
         save_s = time.perf_counter() - started
-        used = CATEGORICAL + NUMERIC if name == "lr" else NUMERIC
         mlflow.spark.save_model(fitted, str(builtin), input_example=example[used].head(5))
         conf = read_flavor(str(ours))
         builtin_onnx = None
         if conf["onnx_status"] == "verified":  # the same graph, served by MLflow's own onnx flavor
-            builtin_onnx = Path(args.workdir) / f"{name}-mlflow-onnx"
+            builtin_onnx = workdir / f"{name}-mlflow-onnx"
             mlflow.onnx.save_model(onnx.load(str(ours / conf["onnx_model"])), str(builtin_onnx))
         info[name] = {
             "fit_s": fit_s,
             "sparkonnx_save_s": save_s,
             "onnx_status": conf["onnx_status"],
             "onnx_reason": conf["onnx_reason"],
+            "onnx_batch_rows": conf.get("onnx_batch_rows"),
             "ours": str(ours),
             "mlflow_spark": str(builtin),
             "mlflow_onnx": str(builtin_onnx) if builtin_onnx else None,
@@ -186,7 +234,7 @@ def prepare(args: argparse.Namespace) -> None:
             f"{name}: fitted in {fit_s:.1f} s, saved in {save_s:.1f} s, ONNX {conf['onnx_status']}",
             flush=True,
         )
-    (Path(args.workdir) / "prepared.json").write_text(json.dumps(info, indent=2))
+    prepared_path.write_text(json.dumps(info, indent=2))
 
 
 # ---- stage 2: one variant in a fresh interpreter ----------------------------------------------
@@ -243,16 +291,23 @@ def measure_variant(spec: dict) -> dict:
             started = time.perf_counter()
             runtime_impl.run_feeds(feed)
             latencies.append(time.perf_counter() - started)
-        batch_feeds = runtime_impl.feeds(coerce_inputs(batch, raw_model.inputs))
-        runtime_impl.run_feeds(batch_feeds)
+        # The batch in runs of the model's onnx_batch_rows, as our runtime does (one run for lr/rf,
+        # runs of 16 rows for text: one run of 1k dense 2^18 rows would need over 2 GB).
+        step = runtime_impl.batch_rows
+        whole = runtime_impl.feeds(coerce_inputs(batch, raw_model.inputs))
+        batch_feeds = [{k: v[i : i + step] for k, v in whole.items()} for i in range(0, len(batch), step)]
+        for feed in batch_feeds:
+            runtime_impl.run_feeds(feed)
         timings = []
         for _ in range(spec["batch_repeats"]):
             started = time.perf_counter()
-            runtime_impl.run_feeds(batch_feeds)
+            for feed in batch_feeds:
+                runtime_impl.run_feeds(feed)
             timings.append(time.perf_counter() - started)
         result["raw_onnx"] = {
             **percentiles_ms(latencies),
             "batch_rows_per_s": spec["batch_rows"] / min(timings),
+            "rows_per_run": step,
         }
     return result
 
@@ -401,12 +456,12 @@ def ratios(result: dict) -> dict:
 def markdown(results: dict) -> str:
     lines = []
     header = (
-        "| model | variant | single p50 ms | single p99 ms | 10k batch rows/s | cold load s | peak RSS MB "
+        "| model | variant | single p50 ms | single p99 ms | batch rows/s | cold load s | peak RSS MB "
         "| HTTP p50 ms | HTTP p99 ms | server RSS MB |"
     )
     lines += [header, "|" + "---|" * 10]
     for name, result in results["models"].items():
-        label = f"{name} ({result['onnx_status']})"
+        label = f"{name} ({result['onnx_status']}; batches of {result.get('batch_rows', 10000):,} rows)"
         raw = result["in_process"]["ours_onnx"].get("raw_onnx")
         if raw:
             lines.append(
@@ -455,11 +510,12 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the Adult CSV")
-    parser.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of: lr, rf, text")
     parser.add_argument("--train-rows", type=int, default=20000)
     parser.add_argument("--single-calls", type=int, default=300, help="single-row predictions (ONNX)")
     parser.add_argument("--spark-single-calls", type=int, default=100, help="single-row predictions (Spark)")
-    parser.add_argument("--batch-rows", type=int, default=10000)
+    parser.add_argument("--batch-rows", type=int, default=10000, help="rows per timed batch (lr, rf)")
+    parser.add_argument("--text-batch-rows", type=int, default=1000, help="rows per timed batch (text)")
     parser.add_argument("--batch-repeats", type=int, default=3, help="timed batches (best is reported)")
     parser.add_argument("--http-calls", type=int, default=200, help="single-row requests (ONNX server)")
     parser.add_argument("--spark-http-calls", type=int, default=100, help="single-row requests (Spark)")
@@ -470,6 +526,9 @@ def main() -> None:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
 
     if args.worker:
         print(json.dumps(measure_variant(json.loads(args.worker))))
@@ -481,12 +540,15 @@ def main() -> None:
     os.environ.update(_CHILD_ENV)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-serving-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / "prepared.json").exists():
+    prepared_path = workdir / "prepared.json"
+    prepared = json.loads(prepared_path.read_text()) if prepared_path.exists() else {}
+    missing = [name for name in args.models if name not in prepared]
+    if missing:
         forwarded = [
             "--data",
             args.data,
             "--models",
-            ",".join(args.models),
+            ",".join(missing),
             "--train-rows",
             str(args.train_rows),
         ]
@@ -496,11 +558,10 @@ def main() -> None:
             env={**os.environ, **_CHILD_ENV},
             stderr=subprocess.DEVNULL,
         )
-    prepared = json.loads((workdir / "prepared.json").read_text())
+        prepared = json.loads(prepared_path.read_text())
 
     import pandas as pd
 
-    holdout = pd.read_pickle(workdir / "holdout.pkl")
     results: dict = {
         "machine": machine_info(),
         "config": {k: v for k, v in vars(args).items() if k != "worker"},
@@ -509,6 +570,7 @@ def main() -> None:
     for name in args.models:
         info = prepared[name]
         result: dict = {k: v for k, v in info.items() if k not in ("ours", "mlflow_spark")}
+        result["batch_rows"] = args.text_batch_rows if name == "text" else args.batch_rows
         result["in_process"] = {}
         for variant in VARIANTS:
             if variant == "ours_onnx" and info["onnx_status"] != "verified":
@@ -517,9 +579,9 @@ def main() -> None:
             spec = {
                 "variant": variant,
                 "path": info["mlflow_spark"] if variant == "mlflow_spark" else info["ours"],
-                "holdout": str(workdir / "holdout.pkl"),
+                "holdout": str(holdout_path(workdir, name)),
                 "single_calls": args.spark_single_calls if spark else args.single_calls,
-                "batch_rows": args.batch_rows,
+                "batch_rows": result["batch_rows"],
                 "batch_repeats": 1 if spark else args.batch_repeats,
             }
             print(f"{name}: {variant} in process ...", flush=True)
@@ -538,6 +600,7 @@ def main() -> None:
                 print(f"{name}: {variant} over HTTP ...", flush=True)
                 log_path = workdir / f"serve-{name}-{variant}.log"
                 tensors = info["graph_inputs"] if variant == "mlflow_onnx" else None
+                holdout = pd.read_pickle(holdout_path(workdir, name))
                 result["http"][variant] = measure_server(path, env, holdout, calls, log_path, tensors)
         result["ratios"] = ratios(result)
         results["models"][name] = result
