@@ -79,6 +79,16 @@ def _param_value(stage: Any, name: str, *, set_only: bool = False) -> Any:
 
 def stage_columns(stage: Any) -> StageColumns:
     """The input and output columns of a stage, read from its params."""
+    from pyspark.ml.feature import RFormulaModel
+
+    if isinstance(stage, RFormulaModel):
+        # featuresCol is its output here, not an input; the label is read only when present.
+        from mlflow_sparkonnx.converters.rformula import feature_input_columns
+
+        return StageColumns(
+            inputs=tuple(feature_input_columns(stage)),
+            outputs=(stage.getFeaturesCol(), stage.getLabelCol()),
+        )
     multi_in = _param_value(stage, "inputCols", set_only=True)
     if multi_in:
         inputs: tuple[str, ...] | None = tuple(multi_in)
