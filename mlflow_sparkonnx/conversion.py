@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
@@ -196,23 +197,75 @@ def analyse(
     return analysis
 
 
-#: Dense float elements one ONNX batch may hold in its widest intermediate (16 MiB of float32).
+#: Dense elements one ONNX batch may hold in its widest intermediate (16 MiB of float32).
 _DENSE_ELEMENTS_PER_BATCH = 1 << 22
+#: Tokens per document assumed for ``[rows, tokens, size]`` intermediates (Word2Vec).
+_TOKENS_PER_ROW = 1024
 
 
-def onnx_batch_rows(stages: list[Any]) -> int:
-    """Rows per ONNX run: fewer when a stage makes wide dense vectors (HashingTF at 2^18 → 16 rows)."""
+def onnx_batch_rows(stages: list[Any], model: Any | None = None) -> int:
+    """Rows per ONNX run: fewer when the graph holds wide dense rows (``[N, 2^18]`` floats → 16 rows).
+
+    With the final ONNX ``model``, the widths are read from the graph itself, so a dense vector
+    the conversion rewrote away (see :mod:`mlflow_sparkonnx.convert.sparse_linear`) no longer
+    shrinks the batch; without it, from the stages' parameters (HashingTF/FeatureHasher
+    ``numFeatures``, CountVectorizer's vocabulary). Word2Vec's ``[rows, tokens, size]`` floats are
+    counted from the stage either way, allowing ~1k tokens per row.
+    """
     from mlflow_sparkonnx.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS
 
     widths = [1]
     for stage in stages:
-        if stage.hasParam("numFeatures") and stage.isDefined(stage.getParam("numFeatures")):
+        if model is None and stage.hasParam("numFeatures") and stage.isDefined(stage.getParam("numFeatures")):
             widths.append(int(stage.getOrDefault("numFeatures")))
-        if hasattr(stage, "vocabulary"):
+        if model is None and hasattr(stage, "vocabulary"):
             widths.append(len(stage.vocabulary))
-        if hasattr(stage, "getVectorSize"):  # Word2Vec: [rows, tokens, size] floats; allow ~1k tokens
-            widths.append(int(stage.getVectorSize()) * 1024)
+        if hasattr(stage, "getVectorSize"):  # Word2Vec: [rows, tokens, size] floats
+            widths.append(int(stage.getVectorSize()) * _TOKENS_PER_ROW)
+    if model is not None:
+        widths.extend(_graph_row_widths(model))
     return max(1, min(DEFAULT_BATCH_ROWS, _DENSE_ELEMENTS_PER_BATCH // max(widths)))
+
+
+def _graph_row_widths(model: Any) -> list[int]:
+    """Elements per row of the graph's tensors whose per-row shape is fixed.
+
+    Two sources: shapes ONNX shape inference knows (``[N, d1, ...]`` with every ``d`` known), and
+    ``ConstantOfShape`` fills of ``Concat(Shape(x)[0:1], constants)`` (the converters' dense
+    ``[N, width]`` zeros, whose width inference cannot see). Tensors with a data-dependent
+    dimension (tokens per row) are not counted.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    widths = []
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # an unusual graph: the fills below still count
+        inferred = model
+    graph = inferred.graph
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        tensor = info.type.tensor_type
+        dims = tensor.shape.dim
+        if tensor.elem_type == onnx.TensorProto.STRING or len(dims) < 2:
+            continue
+        if all(d.HasField("dim_value") and d.dim_value > 0 for d in dims[1:]):
+            widths.append(int(np.prod([d.dim_value for d in dims[1:]])))
+    constants = {i.name: i for i in model.graph.initializer}
+    constants.update(
+        {n.output[0]: n.attribute[0].t for n in model.graph.node if n.op_type == "Constant" and n.attribute}
+    )
+    producers = {out: n for n in model.graph.node for out in n.output}
+    for fill in (n for n in model.graph.node if n.op_type == "ConstantOfShape"):
+        concat = producers.get(fill.input[0])
+        if concat is None or concat.op_type != "Concat" or len(concat.input) < 2:
+            continue
+        rows, *rest = concat.input
+        if rows in constants or any(name not in constants for name in rest):
+            continue
+        values = [numpy_helper.to_array(constants[name]).reshape(-1) for name in rest]
+        widths.append(int(np.prod(np.concatenate(values))))
+    return widths
 
 
 def _rows_spark_refuses_or_drops(frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any]) -> Any:
@@ -248,7 +301,7 @@ def _convert_and_verify(
             analysis.inputs,
             analysis.outputs,
             graph.output_names,
-            batch_rows=onnx_batch_rows(analysis.pipeline.stages),
+            batch_rows=onnx_batch_rows(analysis.pipeline.stages, graph.model),
         )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registry import converter_provider
+from mlflow_sparkonnx.convert.sparse_linear import sparsify_linear_heads
 from mlflow_sparkonnx.converters import required_opset
 from mlflow_sparkonnx.converters._graph import spark_input_types
 from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
@@ -74,6 +75,7 @@ def convert_pipeline(
             _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
     align_opset(model, required_opset(pipeline.stages))
     output_names = _select_outputs(model, output_cols)
+    sparsify_linear_heads(model)  # no dense [N, numFeatures] vector before a linear head
     return ConvertedGraph(model=model, output_names=output_names)
 
 
