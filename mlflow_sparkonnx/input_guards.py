@@ -5,7 +5,14 @@ at save time for the raw input columns it reads, and checked on every call:
 - unseen categories of a StringIndexer with ``handleInvalid="error"`` or ``"skip"``;
 - values outside a Bucketizer's finite outer splits (Spark always raises), and NaN (or null) in
   a column a Bucketizer or VectorAssembler reads when its ``handleInvalid`` is ``error`` (Spark's
-  default) or ``skip``.
+  default) or ``skip``;
+- feature values a NaiveBayes model refuses (Spark raises and scores nothing): negative or NaN
+  for ``multinomial`` and ``complement``, anything but 0 and 1 for ``bernoulli`` (``gaussian``
+  refuses nothing). Checked on the raw columns the features are assembled from: a raw vector
+  column, or the raw numeric (and vector) columns of the VectorAssembler that makes them. When an
+  earlier transforming stage (a scaler, say) makes them, the raw values cannot tell; that is
+  logged at save time, and such rows get NaN outputs from the graph (never a label) while Spark
+  raises.
 ``error`` (and out-of-range values): the call fails with ``InvalidInputError`` naming the column,
 the row and the value. ``skip``: Spark would drop the row; here its outputs are null (the row is
 kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
@@ -13,6 +20,7 @@ kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -20,6 +28,8 @@ import pandas as pd
 
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.schema import Column, Columns
+
+_logger = logging.getLogger(__name__)
 
 
 def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
@@ -47,27 +57,73 @@ def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict
 
 #: How strict a NaN rule is; the strictest stage reading a column wins.
 _NAN_STRICTNESS = {"keep": 0, "skip": 1, "error": 2}
+#: NaiveBayes model types whose features Spark checks, strictest last (bernoulli: 0 or 1 only).
+_NAIVE_BAYES_STRICTNESS = {"multinomial": 1, "complement": 1, "bernoulli": 2}
 
 
 def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
-    """``{column: {"low", "high", "nan"}}`` for raw numeric inputs a Bucketizer or VectorAssembler reads.
+    """``{column: {"low", "high", "nan"[, "naive_bayes"][, "vector"]}}`` for raw inputs stages check.
 
     Bucketizer: its outer splits bound the column and its ``handleInvalid`` rules NaN.
     VectorAssembler: its ``handleInvalid`` rules NaN (Spark's default, ``error``, refuses it).
+    NaiveBayes: ``naive_bayes`` (its model type) rules the values of the raw columns its features
+    come from; ``vector`` marks a raw vector column (checked element by element).
     """
+    from pyspark.ml.classification import NaiveBayesModel
     from pyspark.ml.feature import Bucketizer, VectorAssembler
 
+    from mlflow_sparkonnx.stages import stage_columns
+
     numeric_inputs = {c.name for c in inputs if c.is_numeric}
+    vector_inputs = {c.name for c in inputs if c.spark_type == "vector"}
     guards: dict[str, dict[str, Any]] = {}
+    producers: dict[str, Any] = {}  # column → the stage that writes it
+
+    def entry_for(column: str) -> dict[str, Any]:
+        return guards.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
 
     def guard(column: str, stage: Any, low: float = -np.inf, high: float = np.inf) -> None:
         if column not in numeric_inputs:
             return
-        entry = guards.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
+        entry = entry_for(column)
         entry["low"], entry["high"] = max(entry["low"], low), min(entry["high"], high)
         rule = stage.getHandleInvalid()
         if _NAN_STRICTNESS[rule] > _NAN_STRICTNESS[entry["nan"]]:
             entry["nan"] = rule
+
+    def guard_naive_bayes(stage: Any) -> None:
+        model_type = stage.getModelType()
+        if model_type not in _NAIVE_BAYES_STRICTNESS:
+            return  # gaussian: Spark checks nothing
+        features = stage.getFeaturesCol()
+        producer = producers.get(features)
+        if isinstance(producer, VectorAssembler):
+            read = list(producer.getInputCols())
+        else:
+            read = [features]
+        raw = set(numeric_inputs) | set(vector_inputs)
+        for column in read:
+            if column in producers and _safe_for(producers[column], model_type):
+                continue
+            if column not in raw or column in producers:
+                made_by = type(producers[column]).__name__ if column in producers else "an earlier stage"
+                _logger.warning(
+                    "NaiveBayes (modelType=%r, uid %s) reads '%s', which %s computes: rows that become "
+                    "invalid there (%s) cannot be refused before scoring. Spark raises on them; the ONNX "
+                    "graph gives them NaN outputs (prediction included), never a label.",
+                    model_type,
+                    stage.uid,
+                    column,
+                    made_by,
+                    "a value other than 0 or 1" if model_type == "bernoulli" else "a negative value or NaN",
+                )
+                continue
+            entry = entry_for(column)
+            if column in vector_inputs:
+                entry["vector"] = True
+            current = entry.get("naive_bayes")
+            if current is None or _NAIVE_BAYES_STRICTNESS[model_type] > _NAIVE_BAYES_STRICTNESS[current]:
+                entry["naive_bayes"] = model_type
 
     for stage in stages:
         if isinstance(stage, Bucketizer):
@@ -80,11 +136,48 @@ def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[st
         elif isinstance(stage, VectorAssembler):
             for column in stage.getInputCols():
                 guard(column, stage)
+        elif isinstance(stage, NaiveBayesModel):
+            guard_naive_bayes(stage)
+        for column in stage_columns(stage).outputs:
+            producers[column] = stage
     return {
-        c: {k: float(v) if k != "nan" else v for k, v in e.items()}
+        c: {k: float(v) if k in ("low", "high") else v for k, v in e.items()}
         for c, e in guards.items()
-        if np.isfinite(e["low"]) or np.isfinite(e["high"]) or e["nan"] != "keep"
+        if np.isfinite(e["low"]) or np.isfinite(e["high"]) or e["nan"] != "keep" or "naive_bayes" in e
     }
+
+
+def _safe_for(producer: Any, model_type: str) -> bool:
+    """Whether every value ``producer`` writes is one a NaiveBayes of ``model_type`` accepts.
+
+    OneHotEncoder writes 0 and 1; StringIndexer and Bucketizer write indices (0, 1, 2, …), which
+    multinomial and complement accept and bernoulli refuses from 2 on.
+    """
+    from pyspark.ml.feature import Bucketizer, OneHotEncoderModel, StringIndexerModel
+
+    if isinstance(producer, OneHotEncoderModel):
+        return True
+    return isinstance(producer, (StringIndexerModel, Bucketizer)) and model_type != "bernoulli"
+
+
+def naive_bayes_rule(model_type: str) -> str:
+    """Why a NaiveBayes of ``model_type`` refuses a value (the same words in every runtime)."""
+    if model_type == "bernoulli":
+        return "a value other than 0 or 1, which its NaiveBayes (modelType='bernoulli') refuses"
+    return (
+        f"a negative value or NaN, which its NaiveBayes (modelType='{model_type}') refuses "
+        "(Spark requires nonnegative feature values)"
+    )
+
+
+def _naive_bayes_refusals(values: np.ndarray, model_type: str) -> tuple[np.ndarray, str]:
+    """Per value, does a NaiveBayes of ``model_type`` refuse it; and why (Spark's rule)."""
+    with np.errstate(invalid="ignore"):
+        if model_type == "bernoulli":
+            refused = (values != 0.0) & (values != 1.0)
+        else:
+            refused = ~(values >= 0.0)
+    return refused, naive_bayes_rule(model_type)
 
 
 def find_violations(
@@ -97,6 +190,9 @@ def find_violations(
     refused: list[tuple[str, np.ndarray, str]] = []
     skip = np.zeros(_row_count(frame), dtype=bool)
     for column, entry in ranges.items():
+        if entry.get("vector"):
+            refused.append(_vector_refusals(column, frame[column], entry["naive_bayes"]))
+            continue
         values = np.asarray(frame[column], dtype="float64")
         with np.errstate(invalid="ignore"):
             outside = (values < entry["low"]) | (values > entry["high"])
@@ -117,6 +213,11 @@ def find_violations(
             )
         elif entry["nan"] == "skip":
             skip |= missing
+        if entry.get("naive_bayes"):
+            bad, why = _naive_bayes_refusals(values, entry["naive_bayes"])
+            if entry["nan"] != "keep":
+                bad &= ~missing  # NaN never reaches the NaiveBayes: an earlier stage refuses or drops it
+            refused.append((column, bad, why))
     for column, entry in closed.items():
         labels = set(entry["labels"])
         values = np.asarray(frame[column], dtype=object)
@@ -135,6 +236,17 @@ def find_violations(
         else:
             skip |= unseen
     return [r for r in refused if r[1].any()], skip
+
+
+def _vector_refusals(column: str, vectors: Any, model_type: str) -> tuple[str, np.ndarray, str]:
+    """``(column, rows, why)`` for a raw vector column a NaiveBayes reads: rows holding a refused element."""
+    rows = np.fromiter(
+        (_naive_bayes_refusals(np.asarray(v, dtype="float64"), model_type)[0].any() for v in vectors),
+        dtype=bool,
+        count=len(vectors),
+    )
+    why = _naive_bayes_refusals(np.zeros(0), model_type)[1]
+    return column, rows, f"a vector holding {why}"
 
 
 def rows_to_skip(

@@ -25,6 +25,7 @@ import pandas as pd
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.schema import _INTEGRAL_LIMITS as INTEGRAL_LIMITS
 from mlflow_sparkonnx.schema import INTEGRAL_TYPES, Column
 
 _logger = logging.getLogger(__name__)
@@ -214,8 +215,11 @@ def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
         why = "a category not seen when the pipeline was fitted; its StringIndexer has handleInvalid='error'"
         checks.append((~value.isin(closed["labels"]), F.concat(F.lit("'"), value, F.lit(f"', {why}"))))
     guard = (conf.get("numeric_guards") or {}).get(col.name)
-    if guard:
+    if guard and guard.get("vector"):
+        checks.append(_vector_naive_bayes_check(value, given_type, guard["naive_bayes"]))
+    elif guard:
         number = value.cast("double")
+        missing = value.isNull() | F.isnan(number)
         if math.isfinite(guard["low"]) or math.isfinite(guard["high"]):
             outside = (number < guard["low"]) | (number > guard["high"])
             bounds = f"[{guard['low']}, {guard['high']}]"
@@ -223,12 +227,19 @@ def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
             checks.append((outside, text))
         if guard["nan"] == "error":
             why = "a null/NaN, which a stage reading it refuses (handleInvalid='error'); impute it"
-            checks.append((value.isNull() | F.isnan(number), F.lit(why)))
-    if col.is_numeric and given_type != col.spark_type:
-        # As the pyfunc's Spark frame has it (int where bigint was recorded), but never truncating:
-        # fractional numbers for an integral column stay fractional, as the ONNX runtime reads them.
-        if col.spark_type not in INTEGRAL_TYPES or given_type in INTEGRAL_TYPES:
-            value = value.cast(col.spark_type)
+            checks.append((missing, F.lit(why)))
+        if guard.get("naive_bayes"):
+            refused, why = _naive_bayes_refusal(number, guard["naive_bayes"])
+            # NaN (or null, which a VectorAssembler makes NaN) reaches the NaiveBayes only under "keep".
+            refused = (missing | refused) if guard["nan"] == "keep" else (~missing & refused)
+            shown = F.coalesce(number.cast("string"), F.lit("null"))
+            checks.append((refused, F.concat(shown, F.lit(f", {why}"))))
+    if col.is_numeric and col.spark_type in INTEGRAL_TYPES and not _fits(given_type, col.spark_type):
+        checks.append(_whole_number_check(value, col.spark_type))
+        # Whole numbers within range now: cast as the pyfunc's Spark frame has them (NaN means null there).
+        value = F.when(F.isnan(value.cast("double")), F.lit(None)).otherwise(value.cast(col.spark_type))
+    elif col.is_numeric and given_type != col.spark_type:
+        value = value.cast(col.spark_type)
     if not checks:
         return value
     guarded = None
@@ -236,6 +247,53 @@ def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
         error = F.raise_error(F.concat(F.lit(f"Column '{col.name}' holds "), problem, F.lit(".")))
         guarded = F.when(condition, error) if guarded is None else guarded.when(condition, error)
     return guarded.otherwise(value)
+
+
+def _fits(given_type: str, recorded: str) -> bool:
+    """Whether every value of a ``given_type`` column is a whole number within ``recorded``'s range."""
+    if given_type == "boolean":
+        return True
+    return given_type in INTEGRAL_TYPES and INTEGRAL_LIMITS[given_type] <= INTEGRAL_LIMITS[recorded]
+
+
+def _whole_number_check(value: Any, recorded: str) -> tuple[Any, Any]:
+    """The pyfunc's rule for an integral column: no fraction, no infinity, nothing out of range."""
+    from pyspark.sql import functions as F
+
+    number = value.cast("double")
+    limit = INTEGRAL_LIMITS[recorded]
+    # x % 1 is NaN for ±inf and non-zero for a fraction; NaN is a null (the stages' null rules apply).
+    bad = ~F.isnan(number) & ((number >= limit) | (number < -limit) | ~((number % 1.0) == 0.0))
+    text = F.concat(
+        number.cast("string"),
+        F.lit(f", which is not a whole number within range; the model was saved with a {recorded} column"),
+    )
+    return bad, text
+
+
+def _naive_bayes_refusal(number: Any, model_type: str) -> tuple[Any, str]:
+    """Whether a NaiveBayes of ``model_type`` refuses ``number`` (null for null), and why."""
+    from pyspark.sql import functions as F
+
+    from mlflow_sparkonnx.input_guards import naive_bayes_rule
+
+    if model_type == "bernoulli":
+        refused = ~((number == 0.0) | (number == 1.0))
+    else:
+        refused = (number < 0.0) | F.isnan(number)  # Spark SQL orders NaN above every number
+    return refused, naive_bayes_rule(model_type)
+
+
+def _vector_naive_bayes_check(value: Any, given_type: str, model_type: str) -> tuple[Any, Any]:
+    """A raw vector column a NaiveBayes reads: refuse a row holding an element it refuses."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    elements = value.cast("array<double>") if given_type.startswith("array") else vector_to_array(value)
+    why = _naive_bayes_refusal(F.lit(0.0), model_type)[1]
+    bad = F.exists(elements, lambda x: F.coalesce(_naive_bayes_refusal(x, model_type)[0], F.lit(True)))
+    shown = F.coalesce(elements.cast("string"), F.lit("null"))
+    return F.coalesce(bad, F.lit(False)), F.concat(shown, F.lit(f", a vector holding {why}"))
 
 
 def _native_output(col: Column) -> Any:
