@@ -78,7 +78,8 @@ def test_thresholds(spark, tmp_path, model_type, thresholds):
 
 @pytest.mark.parametrize(("model_type", "bad_value"), [("multinomial", -1.0), ("bernoulli", 0.5)])
 def test_rows_spark_refuses_score_nan(spark, tmp_path, model_type, bad_value):
-    """Spark raises on these rows; the ONNX runtime returns NaN in every output, never a label."""
+    """Spark raises on these rows; the graph returns NaN in every output, never a label (and the pyfunc
+    refuses them before scoring: tests/test_input_guards.py)."""
     train, score = _frames(model_type)
     model = _fit(spark, train, modelType=model_type)
     path = tmp_path / "model"
@@ -87,8 +88,10 @@ def test_rows_spark_refuses_score_nan(spark, tmp_path, model_type, bad_value):
     bad.loc[[1, 4], "f2"] = bad_value
     with pytest.raises(Exception, match="requires"):
         model.transform(spark.createDataFrame(bad)).collect()
-    onnx_model = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"})
-    got = onnx_model.predict(bad)
+    onnx_model = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"}).get_raw_model()
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match="'f2' row 1 holds"):
+        onnx_model.predict(bad)
+    got = onnx_model.runtime_impl.predict(bad)  # the graph alone, without the input guards
     refused = got.index.isin([1, 4])
     assert got.loc[refused, "prediction"].isna().all()
     assert all(np.isnan(v).all() for v in got.loc[refused, "probability"])
