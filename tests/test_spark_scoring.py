@@ -135,6 +135,30 @@ def test_the_graph_is_loaded_once_per_python_worker(spark, adult_frame, saved_mo
     assert after["loads"].sum() < expected_batches
 
 
+@pytest.mark.parametrize("value", [30.5, -(2.0**63) - 2**11])
+def test_native_transform_refuses_what_an_integral_column_cannot_hold(
+    spark, adult_frame, saved_models, value
+):
+    """age was saved as bigint; a double column holding 30.5 or a number below bigint's range fails
+    the job naming the column, as the pyfunc and the ONNX path refuse it (the pipeline would score it)."""
+    from pyspark.sql import functions as F
+
+    doubles = adult_frame.withColumn(
+        "age", F.when(F.col("row_id") == 5, F.lit(value)).otherwise(F.col("age").cast("double"))
+    )
+    with pytest.raises(Exception, match=r"Column 'age' holds .*, which is not a whole number within range"):
+        transform(doubles, saved_models["lr"], runtime="spark").select("prediction").collect()
+
+
+def test_native_transform_scores_whole_doubles_in_an_integral_column_as_integers(
+    spark, adult_frame, saved_models
+):
+    doubles = adult_frame.withColumn("age", adult_frame["age"].cast("double"))
+    ours = collected(transform(doubles, saved_models["lr"], runtime="spark"), OUTPUTS)
+    native = collected(transform(adult_frame, saved_models["lr"], runtime="spark"), OUTPUTS)
+    assert_same_outputs(ours, native, 0.0)
+
+
 @pytest.fixture(scope="module")
 def skipping_model(spark, adult_train, tmp_path_factory):
     """StringIndexer(handleInvalid="skip") → VectorAssembler → LogisticRegression: Spark drops unseen rows."""
@@ -223,3 +247,15 @@ def test_spark_udf_refuses_a_native_only_model_pointing_to_transform(spark, adul
     assert "cannot be started inside a Spark task" in str(caught.value)
     # The function it points to scores the same model natively.
     assert transform(adult_frame, path).filter("prediction IS NOT NULL").count() == ROWS
+
+
+def test_onnx_transform_refuses_a_fraction_in_an_integral_column_like_the_native_one(
+    spark, adult_frame, saved_models
+):
+    from pyspark.sql import functions as F
+
+    doubles = adult_frame.withColumn(
+        "age", F.when(F.col("row_id") == 5, F.lit(30.5)).otherwise(F.col("age").cast("double"))
+    )
+    with pytest.raises(Exception, match=r"Column 'age' \(bigint\) row \d+ holds 30.5, which is not a whole"):
+        transform(doubles, saved_models["lr"], runtime="onnx").select("prediction").collect()
