@@ -3,8 +3,8 @@
 Measures, in one run on local[2]:
 - the time to save a 100-tree RandomForest pipeline with a verified graph (conversion + verification),
   and the conversion alone;
-- on N rows (default 1,000,000) of continuous, float32-representable data, how many labels the
-  ONNX graph gives that differ from Spark's ``transform`` (target: 0).
+- on N rows (default 1,000,000) of continuous double data (not rounded to float32), how many
+  labels the ONNX graph gives that differ from Spark's ``transform`` (target: 0).
 
 Usage: python benchmarks/bench_trees.py [--rows 1000000] [--trees 100]
 Writes benchmarks/results/trees.json and prints a markdown table.
@@ -32,7 +32,7 @@ FEATURES = [f"x{i}" for i in range(8)]
 def make_frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     data = {name: rng.normal(scale=10 ** (i % 4), size=n) for i, name in enumerate(FEATURES)}
-    frame = pd.DataFrame(data).astype("float32").astype("float64")
+    frame = pd.DataFrame(data)
     score = sum(frame[name] / 10 ** (i % 4) for i, name in enumerate(FEATURES)) + rng.normal(size=n)
     frame["label"] = (score > 0).astype(float)
     return frame

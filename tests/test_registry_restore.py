@@ -16,7 +16,7 @@ def test_a_replaced_converter_is_restored_afterwards(spark):
     assert registry.converter_provider(stage) == "onnxmltools"
     with deliberately_wrong_converter():
         assert registry.converter_provider(stage) == "user"
-        assert registry.stage_converter(stage).converter is convert_elementwise_product_wrongly
+        assert registry.stage_converter(stage).converter.__wrapped__ is convert_elementwise_product_wrongly
     assert registry.converter_provider(stage) == "onnxmltools"
     assert registry.stage_converter(stage) == before
 

@@ -8,16 +8,20 @@ from mlflow_sparkonnx.schema import Column
 
 
 def onnx_input_type(column: Column) -> Any:
-    """``[None, 1]`` for every scalar (strings too), ``[None, k]`` for vectors and arrays."""
-    from onnxmltools.convert.common.data_types import FloatTensorType, StringTensorType
+    """``[None, 1]`` for every scalar (strings too), ``[None, k]`` for vectors and arrays.
+
+    Numbers enter as double, as Spark holds them, so comparisons (tree splits, bucket and
+    binarizer thresholds, category keys) see the caller's exact values.
+    """
+    from onnxmltools.convert.common.data_types import DoubleTensorType, StringTensorType
 
     if column.spark_type == "string":
         return StringTensorType([None, 1])
     if column.spark_type == "array<string>":
         return StringTensorType([None, None])
     if column.is_sequence:
-        return FloatTensorType([None, column.size])
-    return FloatTensorType([None, 1])
+        return DoubleTensorType([None, column.size])
+    return DoubleTensorType([None, 1])
 
 
 def initial_types(columns: list[Column]) -> list[tuple[str, Any]]:

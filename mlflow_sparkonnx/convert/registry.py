@@ -8,7 +8,8 @@ pools. :func:`register_stage_converter` fills all of them in one call, so a conv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,15 +67,19 @@ def register_converter(
     input_columns: Callable[[Any], list[str]],
     output_columns: Callable[[Any], list[str]],
     overwrite: bool = False,
+    accepts_double: bool = False,
 ) -> None:
     """Public extension API: register an ONNX converter for your own (or any) Spark stage class.
 
     See :func:`register_stage_converter` for the conventions. Replacing a converter that
-    onnxmltools or this package already provides needs ``overwrite=True``.
+    onnxmltools or this package already provides needs ``overwrite=True``. Numeric inputs enter
+    the graph as double; unless ``accepts_double=True`` your converter sees them cast to float32.
     """
     from mlflow_sparkonnx.converters import register_builtin_converters
 
     register_builtin_converters()
+    if not accepts_double:
+        converter, shape_calculator = with_float_inputs(converter, shape_calculator)
     register_stage_converter(
         stage_class,
         converter,
@@ -84,6 +89,72 @@ def register_converter(
         overwrite=overwrite,
         provider="user",
     )
+
+
+def with_float_inputs(
+    converter: Callable[..., None], shape_calculator: Callable[..., None]
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """Wrap a converter written for float32 tensors: its double inputs are cast to float32 first.
+
+    The graph's numeric inputs (and VectorAssembler's output) are double so that comparisons are
+    exact; onnxmltools' own converters, and users' by default, expect float32.
+    """
+
+    def calculate_shapes(operator: Any) -> None:
+        with _float_view(operator, None, None):
+            shape_calculator(operator)
+
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        with _float_view(operator, scope, container):
+            converter(scope, operator, container)
+
+    convert.__wrapped__ = converter  # type: ignore[attr-defined]
+    calculate_shapes.__wrapped__ = shape_calculator  # type: ignore[attr-defined]
+    return convert, calculate_shapes
+
+
+@contextmanager
+def _float_view(operator: Any, scope: Any, container: Any) -> Iterator[None]:
+    """While the block runs, the operator's double inputs look like (Cast) float32 variables."""
+    from onnx import TensorProto
+    from onnxmltools.convert.common.data_types import DoubleTensorType, FloatTensorType
+
+    swapped = []
+    for variable in operator.inputs:
+        if isinstance(variable.type, DoubleTensorType):
+            swapped.append((variable, variable.type, variable.onnx_name))
+            if container is not None:
+                as_float = scope.get_unique_variable_name(variable.onnx_name + "_float")
+                container.add_node(
+                    "Cast",
+                    [variable.onnx_name],
+                    [as_float],
+                    op_version=13,
+                    name=scope.get_unique_operator_name("Cast"),
+                    to=TensorProto.FLOAT,
+                )
+                variable.onnx_name = as_float
+            variable.type = FloatTensorType(list(variable.type.shape))
+    try:
+        yield
+    finally:
+        for variable, original_type, original_name in swapped:
+            variable.type, variable.onnx_name = original_type, original_name
+
+
+def adapt_onnxmltools_converters() -> None:
+    """Make every converter onnxmltools itself provides take double inputs (as float32)."""
+    names, io_map, registration = _tables()
+    for stage_class, operator_name in list(names.items()):
+        if stage_class in _PROVIDERS or operator_name not in registration._converter_pool:
+            continue
+        converter = registration._converter_pool[operator_name]
+        if hasattr(converter, "__wrapped__"):
+            continue
+        shape_calculator = registration._shape_calculator_pool[operator_name]
+        convert, calculate_shapes = with_float_inputs(converter, shape_calculator)
+        registration.register_converter(operator_name, convert, overwrite=True)
+        registration.register_shape_calculator(operator_name, calculate_shapes, overwrite=True)
 
 
 def converter_provider(stage: Any) -> str | None:

@@ -59,7 +59,7 @@ def register_builtin_converters() -> None:
     with _lock:
         if _registered:
             return
-        from mlflow_sparkonnx.convert.registry import register_stage_converter
+        from mlflow_sparkonnx.convert.registry import adapt_onnxmltools_converters, register_stage_converter
 
         for spec in builtin_specs():
             register_stage_converter(
@@ -71,4 +71,5 @@ def register_builtin_converters() -> None:
                 overwrite=spec.replaces_onnxmltools,
                 provider="sparkonnx",
             )
+        adapt_onnxmltools_converters()
         _registered = True

@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 from onnx import TensorProto
 
 FLOAT = TensorProto.FLOAT
+DOUBLE = TensorProto.DOUBLE
 INT64 = TensorProto.INT64
 BOOL = TensorProto.BOOL
 
@@ -71,11 +73,43 @@ def node(
 
 def as_float_matrix(scope: Any, container: Any, variable: Any) -> str:
     """The variable as a float32 ``[N, k]`` tensor: cast from any numeric/bool type, 1-D reshaped."""
-    from onnxmltools.convert.common.data_types import FloatTensorType
+    return _as_matrix(scope, container, variable, FLOAT)
 
+
+def as_double_matrix(scope: Any, container: Any, variable: Any) -> str:
+    """The variable as a double ``[N, k]`` tensor (double inputs are not rounded through float32)."""
+    return _as_matrix(scope, container, variable, DOUBLE)
+
+
+def as_number_matrix(scope: Any, container: Any, variable: Any) -> str:
+    """Double ``[N, k]`` when the variable is double, else float32 (for stages that pass values on)."""
+    return _as_matrix(scope, container, variable, DOUBLE if is_double(variable) else FLOAT)
+
+
+def same_float_type(variable: Any, shape: list[Any]) -> Any:
+    """A Float or Double tensor type of ``shape``: double when ``variable`` is double, else float.
+
+    For stages that pass values through (selectors, VectorIndexer): they keep their input's precision.
+    """
+    from onnxmltools.convert.common.data_types import DoubleTensorType, FloatTensorType
+
+    return DoubleTensorType(shape) if is_double(variable) else FloatTensorType(shape)
+
+
+def is_double(variable: Any) -> bool:
+    """True when the variable is a double tensor."""
+    from onnxmltools.convert.common.data_types import DoubleTensorType
+
+    return isinstance(variable.type, DoubleTensorType)
+
+
+def _as_matrix(scope: Any, container: Any, variable: Any, onnx_type: int) -> str:
+    from onnxmltools.convert.common.data_types import DoubleTensorType, FloatTensorType
+
+    wanted = FloatTensorType if onnx_type == FLOAT else DoubleTensorType
     name = variable.full_name
-    if not isinstance(variable.type, FloatTensorType):
-        name = node(scope, container, "Cast", [name], op_version=13, to=FLOAT)
+    if not isinstance(variable.type, wanted):
+        name = node(scope, container, "Cast", [name], op_version=13, to=onnx_type)
     if len(variable.type.shape) == 1:
         shape = constant(scope, container, "shape_column", INT64, [2], [-1, 1])
         name = node(scope, container, "Reshape", [name, shape], op_version=14)
@@ -133,3 +167,56 @@ def spark_input_type(name: str) -> str | None:
 def spark_input_types_known() -> bool:
     """True while a conversion has published its input columns' Spark types."""
     return _INPUT_SPARK_TYPES.get() is not None
+
+
+def lookup_numbers(
+    scope: Any,
+    container: Any,
+    x: str,
+    *,
+    x_is_double: bool,
+    keys: Sequence[float],
+    values: Sequence[int],
+    default: int,
+) -> str:
+    """Map each number of ``x`` to ``values[i]`` where it equals ``keys[i]``, else ``default`` (int64).
+
+    Equality is exact in ``x``'s own precision: a double that merely rounds to a key in
+    float32 is not that key. ``LabelEncoder`` (which keys on float32) does the work when every
+    key is a float32 number; otherwise the keys are compared in double, one column per key.
+    """
+    key_array = np.asarray(keys, dtype=np.float64)
+    representable = bool(np.all(key_array.astype(np.float32).astype(np.float64) == key_array))
+    if not x_is_double or representable:
+        as_float = node(scope, container, "Cast", [x], op_version=13, to=FLOAT) if x_is_double else x
+        encoded = node(
+            scope,
+            container,
+            "LabelEncoder",
+            [as_float],
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_floats=[float(k) for k in key_array.astype(np.float32)],
+            values_int64s=[int(v) for v in values],
+            default_int64=int(default),
+        )
+        if not x_is_double:
+            return encoded
+        back = node(scope, container, "Cast", [as_float], op_version=13, to=DOUBLE)
+        exact = node(scope, container, "Equal", [back, x], op_version=13)
+        fallback = constant(scope, container, "lookup_default", INT64, [1], [int(default)])
+        return node(scope, container, "Where", [exact, encoded, fallback], op_version=9)
+    # [N, 1] == [1, K] in double; the matching key's value (keys are distinct), else the default.
+    if min(values, default=0) < 0:
+        raise ValueError("lookup_numbers needs non-negative values")
+    key_row = constant(scope, container, "lookup_keys", DOUBLE, [1, len(key_array)], key_array.tolist())
+    value_row = constant(scope, container, "lookup_values", INT64, [1, len(values)], [int(v) for v in values])
+    none = constant(scope, container, "lookup_none", INT64, [1], [-1])
+    matches = node(scope, container, "Equal", [x, key_row], op_version=13)
+    best = row_max(
+        scope, container, node(scope, container, "Where", [matches, value_row, none], op_version=9)
+    )
+    zero = constant(scope, container, "lookup_zero", INT64, [1], [0])
+    found = node(scope, container, "GreaterOrEqual", [best, zero], op_version=12)
+    fallback = constant(scope, container, "lookup_default", INT64, [1], [int(default)])
+    return node(scope, container, "Where", [found, best, fallback], op_version=9)

@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
-from mlflow_sparkonnx.converters._graph import BOOL, INT64, as_float_matrix, constant, node, row_max, row_sum
+from mlflow_sparkonnx.converters._graph import (  # noqa: F401  (as_double_matrix: re-exported)
+    BOOL,
+    INT64,
+    as_double_matrix,
+    constant,
+    node,
+    row_max,
+    row_sum,
+)
 
 DOUBLE = TensorProto.DOUBLE
 CLASSIFIER_ROLES = ("predictionCol", "probabilityCol", "rawPredictionCol")
-
-
-def as_double_matrix(scope: Any, container: Any, variable: Any) -> str:
-    """The variable as a double ``[N, k]`` tensor."""
-    return node(
-        scope, container, "Cast", [as_float_matrix(scope, container, variable)], op_version=13, to=DOUBLE
-    )
 
 
 def double_constant(

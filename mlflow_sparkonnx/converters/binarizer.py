@@ -21,8 +21,9 @@ from pyspark.ml.feature import Binarizer
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
+    DOUBLE,
     FLOAT,
-    as_float_matrix,
+    as_double_matrix,
     constant,
     input_columns,
     node,
@@ -52,8 +53,8 @@ def convert_binarizer(scope: Any, operator: Any, container: Any) -> None:
     """Per column: ``Cast(x > t)``, or ``Cast(Not(x <= t))`` for a vector with a negative threshold."""
     thresholds = _thresholds(operator.raw_operator, len(operator.inputs))
     for variable, output, threshold in zip(operator.inputs, operator.outputs, thresholds, strict=True):
-        x = as_float_matrix(scope, container, variable)
-        t = constant(scope, container, "binarizer_threshold", FLOAT, [1], [threshold])
+        x = as_double_matrix(scope, container, variable)  # the threshold compares in double
+        t = constant(scope, container, "binarizer_threshold", DOUBLE, [1], [threshold])
         if threshold < 0 and _is_vector(scope, operator, variable):
             at_most = node(scope, container, "LessOrEqual", [x, t], op_version=12)
             flags = node(scope, container, "Not", [at_most], op_version=1)

@@ -17,8 +17,9 @@ from pyspark.ml.feature import Bucketizer
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
+    DOUBLE,
     FLOAT,
-    as_float_matrix,
+    as_double_matrix,
     constant,
     input_columns,
     node,
@@ -41,8 +42,8 @@ def _is_positive_zero(value: float) -> bool:
 
 def _at_or_above_zero(scope: Any, container: Any, x: str) -> str:
     """``x >= 0.0`` in Double.compare order: true for +0.0, false for -0.0."""
-    zero = constant(scope, container, "bucket_zero", FLOAT, [1], [0.0])
-    one = constant(scope, container, "bucket_one", FLOAT, [1], [1.0])
+    zero = constant(scope, container, "bucket_zero", DOUBLE, [1], [0.0])
+    one = constant(scope, container, "bucket_one", DOUBLE, [1], [1.0])
     positive = node(scope, container, "Greater", [x, zero], op_version=13)
     is_zero = node(scope, container, "Equal", [x, zero], op_version=13)
     reciprocal = node(scope, container, "Div", [one, x], op_version=14)
@@ -61,12 +62,12 @@ def convert_bucketizer(scope: Any, operator: Any, container: Any) -> None:
     for variable, output, splits in zip(
         operator.inputs, operator.outputs, _splits(operator.raw_operator), strict=True
     ):
-        x = as_float_matrix(scope, container, variable)
+        x = as_double_matrix(scope, container, variable)  # splits compare in double, as in Spark
         inner = splits[1:-1]
         count = constant(scope, container, "bucket_none", FLOAT, [1], [0.0])
         nonzero = [s for s in inner if not _is_positive_zero(s)]
         if nonzero:
-            bounds = constant(scope, container, "bucket_splits", FLOAT, [1, len(nonzero)], nonzero)
+            bounds = constant(scope, container, "bucket_splits", DOUBLE, [1, len(nonzero)], nonzero)
             above = node(scope, container, "GreaterOrEqual", [x, bounds], op_version=12)
             flags = node(scope, container, "Cast", [above], op_version=13, to=FLOAT)
             count = row_sum(scope, container, flags)

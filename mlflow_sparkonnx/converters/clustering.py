@@ -28,7 +28,7 @@ from onnx import TensorProto, helper
 from pyspark.ml.clustering import BisectingKMeansModel, GaussianMixtureModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, as_float_matrix, constant, node
+from mlflow_sparkonnx.converters._graph import INT64, as_double_matrix, constant, node
 from mlflow_sparkonnx.exceptions import ConversionError
 
 _logger = logging.getLogger(__name__)
@@ -36,12 +36,6 @@ _logger = logging.getLogger(__name__)
 DOUBLE = TensorProto.DOUBLE
 #: Spark's MLUtils.EPSILON: the double machine epsilon.
 EPSILON = float(np.finfo(np.float64).eps)
-
-
-def _as_double(scope: Any, container: Any, variable: Any) -> str:
-    return node(
-        scope, container, "Cast", [as_float_matrix(scope, container, variable)], op_version=13, to=DOUBLE
-    )
 
 
 def _costs(scope: Any, container: Any, x: str, centers: np.ndarray, measure: str) -> str:
@@ -134,7 +128,7 @@ def convert_bisecting_kmeans(scope: Any, operator: Any, container: Any) -> None:
     """Costs to every node center, then ``depth`` descent steps: left unless the right child costs less."""
     stage = operator.raw_operator
     tree = _read_tree(stage)
-    x = _as_double(scope, container, operator.inputs[0])
+    x = as_double_matrix(scope, container, operator.inputs[0])
     costs = _costs(scope, container, x, np.array(tree.centers, dtype=np.float64), stage.getDistanceMeasure())
     n = len(tree.centers)
     left = constant(scope, container, "bkm_left", INT64, [n], tree.left)
@@ -205,7 +199,7 @@ def convert_gaussian_mixture(scope: Any, operator: Any, container: Any) -> None:
         *(_gaussian_constants(g.mean.toArray(), g.cov.toArray()) for g in stage.gaussians), strict=True
     )
     k, d = means.shape
-    x = _as_double(scope, container, operator.inputs[0])
+    x = as_double_matrix(scope, container, operator.inputs[0])
     # delta[k, n, :] = x[n] - mean[k]; y[k, n, :] = rootSigmaInv[k] @ delta[k, n, :]
     x3 = node(
         scope,

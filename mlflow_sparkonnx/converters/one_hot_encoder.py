@@ -16,8 +16,9 @@ from pyspark.ml.feature import OneHotEncoderModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
+    DOUBLE,
     FLOAT,
-    as_float_matrix,
+    as_double_matrix,
     constant,
     input_columns,
     node,
@@ -39,9 +40,9 @@ def convert_one_hot_encoder(scope: Any, operator: Any, container: Any) -> None:
     for variable, output, (n, size) in zip(
         operator.inputs, operator.outputs, _sizes(operator.raw_operator), strict=True
     ):
-        x = as_float_matrix(scope, container, variable)
-        zero = constant(scope, container, "ohe_zero", FLOAT, [1], [0.0])
-        count = constant(scope, container, "ohe_count", FLOAT, [1], [float(n)])
+        x = as_double_matrix(scope, container, variable)  # Spark reads the index as a double
+        zero = constant(scope, container, "ohe_zero", DOUBLE, [1], [0.0])
+        count = constant(scope, container, "ohe_count", DOUBLE, [1], [float(n)])
         valid = node(
             scope,
             container,
@@ -59,7 +60,7 @@ def convert_one_hot_encoder(scope: Any, operator: Any, container: Any) -> None:
             [valid, node(scope, container, "Floor", [x], op_version=13), count],
             op_version=9,
         )
-        positions = constant(scope, container, "ohe_positions", FLOAT, [1, size], range(size))
+        positions = constant(scope, container, "ohe_positions", DOUBLE, [1, size], range(size))
         hot = node(scope, container, "Equal", [index, positions], op_version=13)
         node(scope, container, "Cast", [hot], op_version=13, output=output.full_name, to=FLOAT)
 

@@ -24,7 +24,14 @@ from pyspark.ml.feature import (
 )
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, as_float_matrix, constant, node, width
+from mlflow_sparkonnx.converters._graph import (
+    INT64,
+    as_number_matrix,
+    constant,
+    node,
+    same_float_type,
+    width,
+)
 from mlflow_sparkonnx.converters._metadata import column_metadata, vector_attributes
 from mlflow_sparkonnx.exceptions import ConversionError
 
@@ -72,21 +79,20 @@ def convert_selector(scope: Any, operator: Any, container: Any) -> None:
             f"{type(operator.raw_operator).__name__} {operator.raw_operator.uid} selects features "
             f"{out_of_range}, outside the {size} features of '{operator.inputs[0].raw_name}'"
         )
-    x = as_float_matrix(scope, container, operator.inputs[0])
+    variable = operator.inputs[0]
+    x = as_number_matrix(scope, container, variable)
     kept = constant(scope, container, "selected_features", INT64, [len(indices)], indices)
     node(scope, container, "Gather", [x, kept], op_version=13, axis=1, output=operator.outputs[0].full_name)
 
 
 def calculate_selector_shape(operator: Any) -> None:
-    """Float ``[N, len(selected)]``."""
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
+    """``[N, len(selected)]`` in the input's precision."""
     stage = operator.raw_operator
     if isinstance(stage, VectorSlicer):
         count = len(stage.getIndices()) + len(stage.getNames())
     else:
         count = len(stage.selectedFeatures)
-    operator.outputs[0].type = FloatTensorType([operator.inputs[0].type.shape[0], count])
+    operator.outputs[0].type = same_float_type(operator.inputs[0], [operator.inputs[0].type.shape[0], count])
 
 
 def _features_column(stage: Any) -> list[str]:

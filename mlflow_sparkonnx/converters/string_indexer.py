@@ -26,10 +26,13 @@ from pyspark.ml.feature import StringIndexerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
+    DOUBLE,
     FLOAT,
     INT64,
     constant,
     input_columns,
+    is_double,
+    lookup_numbers,
     node,
     output_columns,
 )
@@ -39,9 +42,9 @@ _logger = logging.getLogger(__name__)
 
 
 def _numeric_keys(labels: list[str], column: str) -> tuple[list[float], list[int], int | None]:
-    """Float32 keys and their indices, and the index of the label "-0.0" (None if absent)."""
+    """Double keys and their indices, and the index of the label "-0.0" (None if absent)."""
     try:
-        keys = np.array([float(label) for label in labels], dtype=np.float64).astype(np.float32)
+        keys = np.array([float(label) for label in labels], dtype=np.float64)
     except ValueError as exc:
         raise ConversionError(
             f"StringIndexer on numeric column '{column}': a label is not a number ({exc})."
@@ -50,9 +53,8 @@ def _numeric_keys(labels: list[str], column: str) -> tuple[list[float], list[int
     kept = [i for i in range(len(keys)) if i not in negative_zero]
     if np.isnan(keys).any() or len(np.unique(keys[kept])) != len(kept):
         raise ConversionError(
-            f"StringIndexer on numeric column '{column}': its labels are not distinct float32 "
-            "numbers, so a float32 graph input cannot index them exactly; index a string column "
-            "instead."
+            f"StringIndexer on numeric column '{column}': its labels are not distinct numbers; "
+            "index a string column instead."
         )
     return [float(keys[i]) for i in kept], kept, (negative_zero[0] if negative_zero else None)
 
@@ -60,22 +62,21 @@ def _numeric_keys(labels: list[str], column: str) -> tuple[list[float], list[int
 def _index_numbers(
     scope: Any, container: Any, variable: Any, labels: list[str], default: int, output: str
 ) -> None:
-    """LabelEncoder on float keys; -0.0 (a label of its own in Spark, "-0.0") is told apart by 1/x < 0."""
+    """Exact key lookup; -0.0 (a label of its own in Spark, "-0.0") is told apart by 1/x < 0."""
     keys, indices, negative_zero_index = _numeric_keys(labels, variable.raw_name)
+    double = is_double(variable)
+    if not double and len(set(np.float32(keys).tolist())) != len(keys):
+        raise ConversionError(
+            f"StringIndexer on numeric column '{variable.raw_name}': its labels are not distinct "
+            "float32 numbers and its input is float32."
+        )
     x = variable.full_name
-    encoded = node(
-        scope,
-        container,
-        "LabelEncoder",
-        [x],
-        op_domain="ai.onnx.ml",
-        op_version=2,
-        keys_floats=keys,
-        values_int64s=indices,
-        default_int64=default,
+    encoded = lookup_numbers(
+        scope, container, x, x_is_double=double, keys=keys, values=indices, default=default
     )
-    zero = constant(scope, container, "si_zero", FLOAT, [1], [0.0])
-    one = constant(scope, container, "si_one", FLOAT, [1], [1.0])
+    zero_type = DOUBLE if double else FLOAT
+    zero = constant(scope, container, "si_zero", zero_type, [1], [0.0])
+    one = constant(scope, container, "si_one", zero_type, [1], [1.0])
     is_negative_zero = node(
         scope,
         container,
@@ -124,13 +125,18 @@ def convert_string_indexer(scope: Any, operator: Any, container: Any) -> None:
 
 
 def calculate_string_indexer_shapes(operator: Any) -> None:
-    """Int64, the input's shape; string or float inputs only."""
-    from onnxmltools.convert.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    """Int64, the input's shape; string or number inputs only."""
+    from onnxmltools.convert.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
     for variable, output in zip(operator.inputs, operator.outputs, strict=True):
-        if not isinstance(variable.type, StringTensorType | FloatTensorType):
+        if not isinstance(variable.type, StringTensorType | FloatTensorType | DoubleTensorType):
             raise ConversionError(
-                f"StringIndexer input '{variable.raw_name}' must be a string or float tensor, "
+                f"StringIndexer input '{variable.raw_name}' must be a string or number tensor, "
                 f"not {type(variable.type).__name__}."
             )
         output.type = Int64TensorType(list(variable.type.shape))

@@ -2,7 +2,7 @@
 
 onnxmltools numbers the categories by the order of its dictionary keys, not by Spark's index,
 and compares values as formatted strings: its graphs disagree with Spark (caught by parity).
-Here each categorical feature is mapped value → index with a float-keyed ``LabelEncoder``.
+Here each categorical feature is mapped value → index by an exact key lookup (``lookup_numbers``).
 Only ``handleInvalid="keep"`` converts (unseen values → the extra index ``numCategories``):
 with ``"error"`` Spark raises on an unseen value and a graph cannot, so such a model is saved
 native-only with that reason rather than served with a made-up index.
@@ -16,12 +16,17 @@ from pyspark.ml.feature import VectorIndexerModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import (
+    DOUBLE,
+    FLOAT,
     INT64,
-    as_float_matrix,
+    as_number_matrix,
     constant,
     input_columns,
+    is_double,
+    lookup_numbers,
     node,
     output_columns,
+    same_float_type,
 )
 from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
@@ -34,7 +39,8 @@ def convert_vector_indexer(scope: Any, operator: Any, container: Any) -> None:
             f"VectorIndexerModel {stage.uid} has handleInvalid='{stage.getHandleInvalid()}': Spark raises "
             "on an unseen category and an ONNX graph cannot; refit with handleInvalid='keep' to convert it"
         )
-    x = as_float_matrix(scope, container, operator.inputs[0])
+    double = is_double(operator.inputs[0])  # continuous features pass through in their precision
+    x = as_number_matrix(scope, container, operator.inputs[0])
     category_maps = stage.categoryMaps
     pieces = []
     for feature in range(stage.numFeatures):
@@ -45,26 +51,24 @@ def convert_vector_indexer(scope: Any, operator: Any, container: Any) -> None:
         if feature in category_maps:
             mapping = category_maps[feature]
             keys = sorted(mapping)
-            column = node(
+            index = lookup_numbers(
                 scope,
                 container,
-                "LabelEncoder",
-                [column],
-                op_version=2,
-                op_domain="ai.onnx.ml",
-                keys_floats=[float(k) for k in keys],
-                values_floats=[float(mapping[k]) for k in keys],
-                default_float=float(len(mapping)),
+                column,
+                x_is_double=double,
+                keys=[float(k) for k in keys],
+                values=[int(mapping[k]) for k in keys],
+                default=len(mapping),
             )
+            column = node(scope, container, "Cast", [index], op_version=13, to=DOUBLE if double else FLOAT)
         pieces.append(column)
     node(scope, container, "Concat", pieces, op_version=4, axis=1, output=operator.outputs[0].full_name)
 
 
 def calculate_vector_indexer_shape(operator: Any) -> None:
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
+    """``[N, numFeatures]`` in the input's precision."""
     n = operator.inputs[0].type.shape[0]
-    operator.outputs[0].type = FloatTensorType([n, operator.raw_operator.numFeatures])
+    operator.outputs[0].type = same_float_type(operator.inputs[0], [n, operator.raw_operator.numFeatures])
 
 
 SPECS = [

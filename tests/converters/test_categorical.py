@@ -136,6 +136,36 @@ def test_string_indexer_numeric_columns(spark, tmp_path, string_frame, unseen_st
     _report(conf)
 
 
+def test_string_indexer_numeric_labels_match_exactly_in_double(spark, tmp_path):
+    """A double one step from a label is unseen in Spark; float32 rounding would call it the label.
+
+    ``halves`` holds float32 numbers (the LabelEncoder path), ``tenths`` numbers float32 cannot
+    hold (compared in double).
+    """
+    halves = [0.5, 2.5, -3.0, 1e6]
+    tenths = [0.1, 0.2, 0.3, 1e20 / 3]
+    train = pd.DataFrame({"halves": halves * 5, "tenths": tenths * 5})
+    indexer = StringIndexer(
+        inputCols=["halves", "tenths"], outputCols=["halves_idx", "tenths_idx"], handleInvalid="keep"
+    )
+    model = PipelineModel(stages=[indexer.fit(spark.createDataFrame(train))])
+    probes = {"halves": [], "tenths": []}
+    for column, labels in (("halves", halves), ("tenths", tenths)):
+        for label in labels:
+            probes[column] += [
+                label,
+                np.nextafter(label, -np.inf),
+                np.nextafter(label, np.inf),
+                float(np.float32(label)),
+                -label,
+            ]
+        probes[column] += [0.0, float("nan")]
+    rows = max(len(v) for v in probes.values())
+    frame = pd.DataFrame({c: (v * rows)[:rows] for c, v in probes.items()})
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=["halves_idx", "tenths_idx"])
+    _report(conf)
+
+
 def test_indexed_columns_assembled_with_numbers_into_forest(
     spark, tmp_path, string_frame, unseen_string_frame
 ):

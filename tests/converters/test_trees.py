@@ -19,9 +19,8 @@ FEATURES = ["x0", "x1", "x2", "x3"]
 def continuous_frame(n: int, seed: int) -> pd.DataFrame:
     """Continuous values with signs, zeros and huge values; label from a noisy rule.
 
-    Values are float32-representable: the graph's numeric inputs are float32, so exactness is
-    promised for such values (all integers below 2**24 among them); split thresholds are
-    midpoints that float32 cannot hold, which is what the double-precision trees must get right.
+    Values are arbitrary doubles (most are not float32 numbers); split thresholds are midpoints
+    between them. The graph takes doubles and compares in double, so every row must agree.
     """
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
@@ -32,7 +31,6 @@ def continuous_frame(n: int, seed: int) -> pd.DataFrame:
             "x3": rng.normal(size=n) * 1e-7,
         }
     )
-    frame = frame.astype("float32").astype("float64")
     score = frame.x0 + frame.x1 / 1e6 - frame.x2 + rng.normal(scale=0.3, size=n)
     frame["label"] = (score > 0).astype(float) + (score > 1).astype(float)
     frame["target"] = 3 * frame.x0 - frame.x2 + frame.x1 / 1e5
@@ -40,9 +38,9 @@ def continuous_frame(n: int, seed: int) -> pd.DataFrame:
 
 
 def with_threshold_rows(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """Append rows whose features are the float32 values nearest each split threshold and their
-    float32 neighbours. Thresholds rounded to float32 (as onnxmltools writes them) send some of
-    these rows down the wrong branch.
+    """Append rows on each split threshold, one double step either side of it, and the float32
+    numbers around it. Thresholds or inputs rounded to float32 (as onnxmltools does) send some
+    of these rows down the wrong branch.
     """
     thresholds: dict[int, set[float]] = {}
     nodes = read_trees(model)
@@ -57,6 +55,9 @@ def with_threshold_rows(model, frame: pd.DataFrame) -> pd.DataFrame:
                 np.nextafter(nearest, np.float32(-np.inf)),
                 nearest,
                 np.nextafter(nearest, np.float32(np.inf)),
+                np.nextafter(value, -np.inf),
+                value,
+                np.nextafter(value, np.inf),
             ):
                 row = base.copy()
                 row[FEATURES[feature]] = float(probe)
