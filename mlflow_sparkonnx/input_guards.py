@@ -32,13 +32,36 @@ from mlflow_sparkonnx.schema import Column, Columns
 _logger = logging.getLogger(__name__)
 
 
+def with_internal_stages(stages: list[Any]) -> list[Any]:
+    """``stages`` with each RFormulaModel replaced by its internal StringIndexers and VectorAssembler.
+
+    Their ``handleInvalid`` rules apply to the raw columns exactly as top-level ones do. An
+    RFormulaModel the graph cannot reproduce (``skip``) is kept as it is: it is scored by Spark.
+    """
+    from pyspark.ml.feature import RFormulaModel
+
+    from mlflow_sparkonnx.converters.rformula import internal_stages
+    from mlflow_sparkonnx.exceptions import UnsupportedStageError
+
+    expanded: list[Any] = []
+    for stage in stages:
+        if isinstance(stage, RFormulaModel):
+            try:
+                expanded.extend(internal_stages(stage))
+                continue
+            except UnsupportedStageError:
+                pass
+        expanded.append(stage)
+    return expanded
+
+
 def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
     """``{column: {"handle_invalid": "error"|"skip", "labels": [...]}}`` for raw string inputs."""
     from pyspark.ml.feature import StringIndexerModel
 
     string_inputs = {c.name for c in inputs if c.spark_type == "string"}
     closed: dict[str, dict[str, Any]] = {}
-    for stage in stages:
+    for stage in with_internal_stages(stages):
         if not isinstance(stage, StringIndexerModel) or stage.getHandleInvalid() == "keep":
             continue
         if stage.isSet(stage.inputCols):
@@ -125,7 +148,7 @@ def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[st
             if current is None or _NAIVE_BAYES_STRICTNESS[model_type] > _NAIVE_BAYES_STRICTNESS[current]:
                 entry["naive_bayes"] = model_type
 
-    for stage in stages:
+    for stage in with_internal_stages(stages):
         if isinstance(stage, Bucketizer):
             if stage.isSet(stage.inputCols):
                 pairs = zip(stage.getInputCols(), stage.getSplitsArray(), strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow.pyfunc
 import pandas as pd
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from pyspark.ml.feature import RFormula
 from pyspark.ml.regression import LinearRegression
 
 import mlflow_sparkonnx
+from mlflow_sparkonnx.exceptions import InvalidInputError
 
 FEATURES = ["age", "workclass", "education", "sex", "hours_per_week", "capital_gain", "fnlwgt"]
 
@@ -99,6 +101,14 @@ def test_rformula_pipeline_matches_spark(spark, tmp_path, train, scoring, scorin
     parity = conf["parity"]
     diffs = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
     print(f"{case}: rows={parity['rows']} max_abs_diff={diffs}")
+    if handle_invalid == "error":
+        # Spark raises on an unseen category; both runtimes must refuse it, naming the column.
+        unseen = frame.head(3).drop(columns=[label], errors="ignore").copy()
+        unseen.loc[1, "workclass"] = "Martian-gov"
+        for runtime in ("onnx", "spark"):
+            model = mlflow.pyfunc.load_model(str(tmp_path / "model"), model_config={"runtime": runtime})
+            with pytest.raises(InvalidInputError, match="'workclass' row 1 holds 'Martian-gov'"):
+                model.get_raw_model().predict(unseen)
 
 
 def test_handle_invalid_skip_is_reported_unsupported(spark, tmp_path, train, scoring):
