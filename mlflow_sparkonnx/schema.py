@@ -159,12 +159,12 @@ def _as_float(values: np.ndarray, col: Column) -> np.ndarray:
 
 
 #: Spark's integral types hold whole numbers in [-limit, limit).
-_INTEGRAL_LIMITS = {"tinyint": 2.0**7, "smallint": 2.0**15, "int": 2.0**31, "bigint": 2.0**63}
+INTEGRAL_LIMITS = {"tinyint": 2.0**7, "smallint": 2.0**15, "int": 2.0**31, "bigint": 2.0**63}
 
 
 def _refuse_non_integral(values: np.ndarray, col: Column) -> None:
     """Spark cannot hold a fraction, an infinity or an out-of-range number in an integral column."""
-    limit = _INTEGRAL_LIMITS[col.spark_type]
+    limit = INTEGRAL_LIMITS[col.spark_type]
     with np.errstate(invalid="ignore"):
         bad = (values >= limit) | (values < -limit) | (values != np.trunc(values))
     bad &= ~np.isnan(values)  # NaN means null: the stages' null rules apply

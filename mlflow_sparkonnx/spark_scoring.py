@@ -25,8 +25,7 @@ import pandas as pd
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
-from mlflow_sparkonnx.schema import _INTEGRAL_LIMITS as INTEGRAL_LIMITS
-from mlflow_sparkonnx.schema import INTEGRAL_TYPES, Column
+from mlflow_sparkonnx.schema import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column
 
 _logger = logging.getLogger(__name__)
 
