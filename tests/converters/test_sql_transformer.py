@@ -100,12 +100,12 @@ def _edge_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def sql_lr_model(spark, adult_train):
-    train = _with_extra_columns(adult_train.head(1500), 1)
+    train = _with_extra_columns(adult_train.head(500), 1)
     stages = [
         SQLTransformer(statement=STATEMENT),
         VectorAssembler(inputCols=ASSEMBLED, outputCol="features"),
         StringIndexer(inputCol="income", outputCol="label"),
-        LogisticRegression(maxIter=20, regParam=0.01),
+        LogisticRegression(maxIter=10, regParam=0.01),
     ]
     return Pipeline(stages=stages).fit(_spark_frame(spark, train, with_income=True))
 
