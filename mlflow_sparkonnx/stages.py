@@ -79,8 +79,14 @@ def _param_value(stage: Any, name: str, *, set_only: bool = False) -> Any:
 
 def stage_columns(stage: Any) -> StageColumns:
     """The input and output columns of a stage, read from its params."""
-    from pyspark.ml.feature import RFormulaModel
+    from pyspark.ml.feature import RFormulaModel, SQLTransformer
 
+    if isinstance(stage, SQLTransformer):
+        # The columns its statement references and the ones it adds; None when it cannot be parsed.
+        from mlflow_sparkonnx.converters._sql import sql_stage_columns
+
+        sql_inputs, sql_outputs = sql_stage_columns(stage)
+        return StageColumns(inputs=sql_inputs, outputs=sql_outputs)
     if isinstance(stage, RFormulaModel):
         # featuresCol is its output here, not an input; the label is read only when present.
         from mlflow_sparkonnx.converters.rformula import feature_input_columns

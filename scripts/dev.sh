@@ -31,7 +31,7 @@ case "${1:-}" in
     ensure_java
     ensure_venv
     .venv/bin/ruff check .
-    .venv/bin/python -m pytest -q -p no:cacheprovider tests
+    .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests
     ;;
   *)
     echo "usage: bash scripts/dev.sh example|test" >&2

@@ -55,12 +55,14 @@ def test_verified_pipeline_names_our_converters(saved_models):
     assert len(dropped) == 1 and "not run when scoring" in dropped[0]["reason"]
 
 
-def test_unsupported_stage_is_named_with_no_converter(saved_models):
+def test_unsupported_stage_is_named_with_the_construct(saved_models):
     _, report = load(saved_models["sql"])
     first, *rest = report["stages"]
     assert first["class_name"].endswith("SQLTransformer")
-    assert (first["converter"], first["status"]) == ("none", "unsupported")
-    assert all(s["status"] == "not converted" and first["uid"] in s["reason"] for s in rest)
+    assert (first["converter"], first["status"]) == ("sparkonnx", "unsupported")
+    assert "LENGTH" in first["reason"].upper()
+    # The converter refused the whole pipeline; every stage carries that reason.
+    assert all(s["status"] == "unsupported" and "LENGTH" in s["reason"].upper() for s in rest)
     assert report["parity"] is None
 
 
