@@ -259,3 +259,10 @@ def summarise_value(value: Any) -> str:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def report_parity(conf: dict[str, Any]) -> None:
+    """Print a saved model's parity figures (shown with ``pytest -s``)."""
+    parity = conf["parity"]
+    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
+    print(f"parity rows={parity['rows']} max_abs_diff={summary}")

@@ -6,18 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CATEGORICAL, NUMERIC
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import RandomForestClassifier
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
 
 COLORS = ["red", "green", "blue", "cyan", "magenta", "Red", ""]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def test_one_hot_encoder(spark, tmp_path, index_frame, invalid_index_frame, hand
     encoder.setHandleInvalid(handle_invalid).setDropLast(drop_last)
     model = PipelineModel(stages=[encoder.fit(spark.createDataFrame(index_frame))])
     frame = invalid_index_frame if handle_invalid == "keep" else index_frame
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=outputs))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=outputs))
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +93,7 @@ def test_string_indexer(spark, tmp_path, string_frame, unseen_string_frame, orde
     conf = assert_onnx_matches_spark(
         model, frame[["color", "shape"]], spark, tmp_path, output_cols=["color_idx", "shape_idx"]
     )
-    _report(conf)
+    report_parity(conf)
 
 
 def test_string_indexer_skip_on_seen_values(spark, tmp_path, string_frame):
@@ -111,13 +105,13 @@ def test_string_indexer_skip_on_seen_values(spark, tmp_path, string_frame):
     conf = assert_onnx_matches_spark(
         model, string_frame[["color", "shape"]], spark, tmp_path, output_cols=["color_idx", "shape_idx"]
     )
-    _report(conf)
+    report_parity(conf)
 
 
 def test_string_indexer_single_column(spark, tmp_path, string_frame):
     indexer = StringIndexer(inputCol="color", outputCol="color_idx")
     model = PipelineModel(stages=[indexer.fit(spark.createDataFrame(string_frame))])
-    _report(
+    report_parity(
         assert_onnx_matches_spark(model, string_frame[["color"]], spark, tmp_path, output_cols=["color_idx"])
     )
 
@@ -133,7 +127,7 @@ def test_string_indexer_numeric_columns(spark, tmp_path, string_frame, unseen_st
     conf = assert_onnx_matches_spark(
         model, frame[["count", "weight"]], spark, tmp_path, output_cols=["count_idx", "weight_idx"]
     )
-    _report(conf)
+    report_parity(conf)
 
 
 def test_string_indexer_numeric_labels_match_exactly_in_double(spark, tmp_path):
@@ -163,7 +157,7 @@ def test_string_indexer_numeric_labels_match_exactly_in_double(spark, tmp_path):
     rows = max(len(v) for v in probes.values())
     frame = pd.DataFrame({c: (v * rows)[:rows] for c, v in probes.items()})
     conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=["halves_idx", "tenths_idx"])
-    _report(conf)
+    report_parity(conf)
 
 
 def test_indexed_columns_assembled_with_numbers_into_forest(
@@ -179,7 +173,7 @@ def test_indexed_columns_assembled_with_numbers_into_forest(
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(string_frame))
     frame = unseen_string_frame.drop(columns=["y"])
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))
 
 
 def test_assembler_of_vectors_and_scalars(spark, tmp_path, string_frame, unseen_string_frame):
@@ -195,7 +189,7 @@ def test_assembler_of_vectors_and_scalars(spark, tmp_path, string_frame, unseen_
     train = string_frame.replace({"color": {"": "none"}})
     model = Pipeline(stages=stages).fit(spark.createDataFrame(train))
     frame = unseen_string_frame.replace({"color": {"": "none"}})[["x", "color", "shape", "weight"]]
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=["features"]))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=["features"]))
 
 
 def test_adult_indexed_forest(spark, tmp_path, adult_train):
@@ -209,4 +203,4 @@ def test_adult_indexed_forest(spark, tmp_path, adult_train):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
     frame = adult_train.drop(columns=["income"]).head(300)
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

@@ -6,19 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NUMERIC
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import FMClassifier
 from pyspark.ml.feature import MinMaxScaler, StringIndexer, VectorAssembler
 from pyspark.ml.regression import FMRegressor
 
 FEATURES = ["f0", "f1", "f2", "f3"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +39,14 @@ def _fit(spark, frame, estimator):
 @pytest.mark.parametrize("params", [{}, {"fitIntercept": False, "fitLinear": False, "factorSize": 2}])
 def test_fm_regressor(spark, tmp_path, frames, params):
     model = _fit(spark, frames[0], FMRegressor(labelCol="y", maxIter=10, seed=1, **params))
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path))
 
 
 @pytest.mark.parametrize("params", [{}, {"thresholds": [0.3, 0.7], "factorSize": 2, "fitIntercept": False}])
 def test_fm_classifier(spark, tmp_path, frames, params):
     model = _fit(spark, frames[0], FMClassifier(maxIter=10, seed=2, **params))
     outputs = ["prediction", "probability", "rawPrediction"]
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=outputs))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=outputs))
 
 
 def test_adult_fm_classifier_end_to_end(spark, tmp_path, adult_train):
@@ -65,4 +59,4 @@ def test_adult_fm_classifier_end_to_end(spark, tmp_path, adult_train):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
     frame = adult_train.drop(columns=["income"]).head(300)
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

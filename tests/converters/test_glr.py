@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NUMERIC
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import GeneralizedLinearRegression
@@ -14,12 +14,6 @@ from pyspark.ml.regression import GeneralizedLinearRegression
 from mlflow_sparkonnx.converters.glr import family_and_link
 
 FEATURES = ["f0", "f1", "f2"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +76,14 @@ def test_family_and_link(spark, tmp_path, frames, family, link, extra):
     model = _fit(spark, train, family, link, extra)
     print(f"{family}/{link}: Spark's family and link as read: {family_and_link(model.stages[-1])}")
     outputs = ["prediction"] + (["eta"] if "linkPredictionCol" in extra else [])
-    _report(assert_onnx_matches_spark(model, score[FEATURES], spark, tmp_path, output_cols=outputs))
+    report_parity(assert_onnx_matches_spark(model, score[FEATURES], spark, tmp_path, output_cols=outputs))
 
 
 def test_offset_column(spark, tmp_path, frames):
     """The converter adds the offset column to eta (tweedie, log link)."""
     train, score = frames
     model = _fit(spark, train, "tweedie", None, {"variancePower": 1.4, "linkPower": 0.0, "offsetCol": "off"})
-    _report(assert_onnx_matches_spark(model, score, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, score, spark, tmp_path))
 
 
 def test_adult_poisson_end_to_end(spark, tmp_path, adult_train):
@@ -100,4 +94,4 @@ def test_adult_poisson_end_to_end(spark, tmp_path, adult_train):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
     frame = adult_train[NUMERIC].head(300)
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

@@ -6,19 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CATEGORICAL, NUMERIC
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 ALL_OUTPUTS = ["prediction", "probability", "rawPrediction"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 def _blobs(n_classes: int, rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,7 +55,7 @@ def test_binary_threshold(spark, tmp_path, binary_frames, threshold):
     conf = assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS)
     positives = model.transform(spark.createDataFrame(binary_frames[1])).where("prediction = 1").count()
     print(f"threshold {threshold}: Spark predicts 1 on {positives} of {len(binary_frames[1])} rows")
-    _report(conf)
+    report_parity(conf)
 
 
 @pytest.mark.parametrize("raw_column", ["", "rawPrediction"])
@@ -75,20 +69,24 @@ def test_binary_zero_threshold_paths(spark, tmp_path, binary_frames, raw_column,
     conf = assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=outputs)
     positives = model.transform(spark.createDataFrame(binary_frames[1])).where("prediction = 1").count()
     print(f"threshold 0 {outputs}: Spark predicts 1 on {positives} of {len(binary_frames[1])} rows")
-    _report(conf)
+    report_parity(conf)
 
 
 def test_binary_thresholds_pair(spark, tmp_path, binary_frames):
     """``thresholds=[t0, t1]`` on a binary model means ``threshold = 1 / (1 + t0 / t1)``."""
     model = _fit(spark, binary_frames[0], thresholds=[0.7, 0.3])
-    _report(assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS))
+    report_parity(
+        assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS)
+    )
 
 
 def test_binary_multinomial_family(spark, tmp_path, binary_frames):
     """A two-class model fitted with family="multinomial": two coefficient rows, softmax, and Spark
     predicts the argmax even with ``threshold`` set (``thresholds`` is not defined)."""
     model = _fit(spark, binary_frames[0], family="multinomial", threshold=0.3)
-    _report(assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS))
+    report_parity(
+        assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS)
+    )
 
 
 @pytest.mark.parametrize("thresholds", [None, [0.5, 0.2, 0.9, 0.3], [0.4, 0.0, 0.6, 0.5]])
@@ -96,7 +94,7 @@ def test_multinomial(spark, tmp_path, multi_frames, thresholds):
     params = {"thresholds": thresholds} if thresholds else {}
     model = _fit(spark, multi_frames[0], **params)
     assert model.stages[-1].numClasses == 4
-    _report(assert_onnx_matches_spark(model, multi_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS))
+    report_parity(assert_onnx_matches_spark(model, multi_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS))
 
 
 def test_adult_default_encoders_lr_threshold(spark, tmp_path, adult_train):
@@ -112,7 +110,7 @@ def test_adult_default_encoders_lr_threshold(spark, tmp_path, adult_train):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
     frame = adult_train.drop(columns=["income"]).head(300)  # training rows: every category is seen
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))
 
 
 def test_adult_multinomial_relationship(spark, tmp_path, adult_train):
@@ -131,4 +129,4 @@ def test_adult_multinomial_relationship(spark, tmp_path, adult_train):
     assert model.stages[-1].numClasses == 6
     frame = adult_train.drop(columns=["income", "relationship"]).tail(300).copy()
     frame.loc[frame.index[::10], "occupation"] = "Astronaut"  # unseen: the 'keep' category
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NUMERIC
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import NaiveBayes
 from pyspark.ml.feature import StringIndexer, VectorAssembler
@@ -16,12 +16,6 @@ import mlflow_sparkonnx
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4"]
 ALL_OUTPUTS = ["prediction", "probability", "rawPrediction"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 def _frames(
@@ -64,7 +58,7 @@ def _fit(spark, frame: pd.DataFrame, **params):
 def test_model_types(spark, tmp_path, model_type):
     train, score = _frames(model_type)
     model = _fit(spark, train, modelType=model_type, smoothing=0.5)
-    _report(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=ALL_OUTPUTS))
+    report_parity(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=ALL_OUTPUTS))
 
 
 @pytest.mark.parametrize(
@@ -73,7 +67,7 @@ def test_model_types(spark, tmp_path, model_type):
 def test_thresholds(spark, tmp_path, model_type, thresholds):
     train, score = _frames(model_type, seed=5)
     model = _fit(spark, train, modelType=model_type, thresholds=thresholds)
-    _report(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=ALL_OUTPUTS))
+    report_parity(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=ALL_OUTPUTS))
 
 
 @pytest.mark.parametrize(("model_type", "bad_value"), [("multinomial", -1.0), ("bernoulli", 0.5)])
@@ -107,4 +101,4 @@ def test_adult_gaussian_end_to_end(spark, tmp_path, adult_train):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
     frame = adult_train.drop(columns=["income"]).head(300)
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import (
     DecisionTreeClassifier,
@@ -21,12 +21,6 @@ from pyspark.ml.feature import VectorAssembler
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 OUTPUTS = ["prediction", "rawPrediction"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +57,7 @@ def test_one_vs_rest(spark, tmp_path, frames, name):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(frames[0]))
     assert len(model.stages[-1].models) == 3
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=OUTPUTS))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=OUTPUTS))
 
 
 def test_sub_model_without_raw_prediction_is_unsupported_and_named(spark, tmp_path, frames):
@@ -93,4 +87,4 @@ def test_linear_svc_on_its_own(spark, tmp_path, frames, threshold):
         LinearSVC(maxIter=5, regParam=0.01, threshold=threshold),
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(train))
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=OUTPUTS))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=OUTPUTS))

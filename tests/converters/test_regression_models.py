@@ -5,18 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import AFTSurvivalRegression, IsotonicRegression
 
 FEATURES = ["f0", "f1", "f2"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +20,13 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     x = rng.normal(0, 1, (rows, len(FEATURES)))
     time = np.exp(0.5 * x[:, 0] - 0.3 * x[:, 1] + 1.0) * rng.weibull(1.5, rows) + 1e-3
     y = np.sqrt(np.abs(x[:, 0])) * np.sign(x[:, 0]) + rng.normal(0, 0.3, rows)
-    x = x.astype(np.float32).astype(np.float64)  # see _isotonic_score_rows
     train = pd.DataFrame(x, columns=FEATURES).assign(
         time=time, censor=(rng.uniform(size=rows) < 0.8).astype(float), y=y
     )
     score = x.copy()
     score[::11] = 0.0
     score[1::13] *= -25
-    score[2::17, 0] = 1e6  # exactly representable in float32 (the graph's input type)
+    score[2::17, 0] = 1e6
     score[3::19, 1] = -(2.0**30)
     score[4::23] = 1e-30
     return train, pd.DataFrame(score, columns=FEATURES)
@@ -48,20 +41,26 @@ def test_aft_survival_regression(spark, tmp_path, frames, quantiles):
     ]
     model = Pipeline(stages=stages).fit(spark.createDataFrame(frames[0]))
     outputs = ["prediction"] + (["quantiles"] if quantiles else [])
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=outputs))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=outputs))
 
 
 def _isotonic_score_rows(boundaries: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Values below, above, between and exactly on the boundaries, zeros, huge values.
-
-    Rounded to float32 (the graph's input type; training features are too, so boundaries stay
-    exact): a steep isotonic segment turns the rounding of a double input into visible error.
+    """Values below, above, between, exactly on and one double step either side of the
+    boundaries, zeros, huge values (doubles: a steep segment would magnify any float32 rounding).
     """
     inside = rng.uniform(boundaries[0], boundaries[-1], 200)
-    edges = np.concatenate([boundaries[:40], [boundaries[0] - 1, boundaries[-1] + 1, 0.0, -0.0]])
+    near = boundaries[:20]
+    edges = np.concatenate(
+        [
+            near,
+            np.nextafter(near, -np.inf),
+            np.nextafter(near, np.inf),
+            [boundaries[0] - 1, boundaries[-1] + 1, 0.0, -0.0],
+        ]
+    )
     huge = np.array([1e6, -1e6, 2.0**40, -(2.0**40), 1e-30, np.inf, -np.inf])
     values = np.concatenate([inside, edges, huge, rng.normal(0, 3, 300 - 200 - len(edges) - len(huge))])
-    return values.astype(np.float32).astype(np.float64)
+    return values
 
 
 def _with_nan(spark, column: str, values) -> object:
@@ -80,7 +79,7 @@ def test_isotonic_on_a_double_column(spark, tmp_path, frames, isotonic):
     print(f"isotonic={isotonic}: {len(boundaries)} boundaries")
     values = _isotonic_score_rows(boundaries, np.random.default_rng(2))
     values[-3] = np.nan
-    _report(assert_onnx_matches_spark(model, _with_nan(spark, "f0", values), spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, _with_nan(spark, "f0", values), spark, tmp_path))
 
 
 def test_isotonic_feature_index_of_a_vector(spark, tmp_path, frames):
@@ -93,7 +92,7 @@ def test_isotonic_feature_index_of_a_vector(spark, tmp_path, frames):
     values = _isotonic_score_rows(model.stages[-1].boundaries.toArray(), np.random.default_rng(3))
     values = values[np.isfinite(values)]  # VectorAssembler refuses NaN; inf is fine but kept simple
     frame = frames[1].head(len(values)).assign(f2=values)
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))
 
 
 def test_isotonic_single_boundary(spark, tmp_path):
@@ -104,4 +103,4 @@ def test_isotonic_single_boundary(spark, tmp_path):
     )
     assert len(model.stages[0].boundaries) == 1
     frame = _with_nan(spark, "x", [-5.0, 0.0, 1.0, 3.0, 1e6, np.nan])
-    _report(assert_onnx_matches_spark(model, frame, spark, tmp_path))
+    report_parity(assert_onnx_matches_spark(model, frame, spark, tmp_path))

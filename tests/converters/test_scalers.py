@@ -7,17 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from parity import assert_onnx_matches_spark
+from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import Bucketizer, MinMaxScaler, Normalizer, StandardScaler, VectorAssembler
 
 COLUMNS = ["a", "b", "c", "k"]
-
-
-def _report(conf: dict) -> None:
-    parity = conf["parity"]
-    summary = {name: out["max_abs_diff"] for name, out in parity["outputs"].items()}
-    print(f"parity rows={parity['rows']} max_abs_diff={summary}")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +40,7 @@ def test_min_max_scaler(spark, tmp_path, frames, low, high):
     model = _assembled(
         MinMaxScaler(inputCol="features", outputCol="scaled", min=low, max=high), frames[0], spark
     )
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=["scaled"]))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=["scaled"]))
 
 
 @pytest.mark.parametrize("with_mean", [True, False])
@@ -54,7 +48,7 @@ def test_min_max_scaler(spark, tmp_path, frames, low, high):
 def test_standard_scaler(spark, tmp_path, frames, with_mean, with_std):
     scaler = StandardScaler(inputCol="features", outputCol="scaled", withMean=with_mean, withStd=with_std)
     model = _assembled(scaler, frames[0], spark)
-    _report(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=["scaled"]))
+    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path, output_cols=["scaled"]))
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, math.inf, 3.0, 1.5])
@@ -67,7 +61,7 @@ def test_normalizer(spark, tmp_path, frames, p):
         Normalizer(inputCol="features", outputCol="normed", p=p),
     ]
     model = PipelineModel(stages=stages)
-    _report(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=["normed"]))
+    report_parity(assert_onnx_matches_spark(model, score, spark, tmp_path, output_cols=["normed"]))
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +86,7 @@ def test_bucketizer_single_with_infinite_splits(spark, tmp_path, bucket_frame):
         inputCol="x", outputCol="xb", splits=[-math.inf, -1.0, 0.0, 2.5, math.inf], handleInvalid="keep"
     )
     model = PipelineModel(stages=[bucketizer])
-    _report(
+    report_parity(
         assert_onnx_matches_spark(
             model, _spark_frame(spark, bucket_frame[["x"]]), spark, tmp_path, output_cols=["xb"]
         )
@@ -108,7 +102,7 @@ def test_bucketizer_multi_columns(spark, tmp_path, bucket_frame):
         handleInvalid="keep",
     )
     model = PipelineModel(stages=[bucketizer])
-    _report(
+    report_parity(
         assert_onnx_matches_spark(
             model, _spark_frame(spark, bucket_frame), spark, tmp_path, output_cols=["xb", "yb"]
         )
