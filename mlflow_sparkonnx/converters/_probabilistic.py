@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
-from mlflow_sparkonnx.converters._graph import (  # noqa: F401  (as_double_matrix: re-exported)
+from mlflow_sparkonnx.converters._graph import (
     BOOL,
     INT64,
-    as_double_matrix,
     constant,
     node,
     row_max,

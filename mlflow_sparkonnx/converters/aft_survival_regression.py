@@ -14,9 +14,8 @@ from typing import Any
 from pyspark.ml.regression import AFTSurvivalRegressionModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import node
+from mlflow_sparkonnx.converters._graph import as_double_matrix, node
 from mlflow_sparkonnx.converters._probabilistic import (
-    as_double_matrix,
     double_constant,
     flatten,
     identity,

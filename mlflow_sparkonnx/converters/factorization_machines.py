@@ -17,10 +17,9 @@ from pyspark.ml.classification import FMClassificationModel
 from pyspark.ml.regression import FMRegressionModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import node, row_sum
+from mlflow_sparkonnx.converters._graph import as_double_matrix, node, row_sum
 from mlflow_sparkonnx.converters._probabilistic import (
     CLASSIFIER_ROLES,
-    as_double_matrix,
     calculate_classifier_shapes,
     double_constant,
     flatten,

@@ -22,10 +22,9 @@ from typing import Any
 from pyspark.ml.regression import GeneralizedLinearRegressionModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import FLOAT, node
+from mlflow_sparkonnx.converters._graph import FLOAT, as_double_matrix, node
 from mlflow_sparkonnx.converters._probabilistic import (
     DOUBLE,
-    as_double_matrix,
     double_constant,
     flatten,
 )

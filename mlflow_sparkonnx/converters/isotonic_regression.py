@@ -17,10 +17,9 @@ from typing import Any
 from pyspark.ml.regression import IsotonicRegressionModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, constant, node, row_sum, width
+from mlflow_sparkonnx.converters._graph import INT64, as_double_matrix, constant, node, row_sum, width
 from mlflow_sparkonnx.converters._probabilistic import (
     DOUBLE,
-    as_double_matrix,
     double_constant,
     flatten,
 )

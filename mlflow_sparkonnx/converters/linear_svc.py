@@ -12,10 +12,9 @@ from typing import Any
 from pyspark.ml.classification import LinearSVCModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import node
+from mlflow_sparkonnx.converters._graph import as_double_matrix, node
 from mlflow_sparkonnx.converters._probabilistic import (
     DOUBLE,
-    as_double_matrix,
     double_constant,
     flatten,
     identity,

@@ -22,11 +22,10 @@ import numpy as np
 from pyspark.ml.classification import NaiveBayesModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
-from mlflow_sparkonnx.converters._graph import INT64, constant, node, row_max, row_sum
+from mlflow_sparkonnx.converters._graph import INT64, as_double_matrix, constant, node, row_max, row_sum
 from mlflow_sparkonnx.converters._probabilistic import (
     CLASSIFIER_ROLES,
     any_in_row,
-    as_double_matrix,
     calculate_classifier_shapes,
     double_constant,
     flatten,
