@@ -301,7 +301,7 @@ def _convert_and_verify(
             analysis.inputs,
             analysis.outputs,
             graph.output_names,
-            batch_rows=onnx_batch_rows(analysis.pipeline.stages, graph.model),
+            batch_rows=onnx_batch_rows(analysis.pipeline.stages),  # as MLmodel records it
         )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:
