@@ -286,6 +286,63 @@ def rows_to_skip(
     return skip
 
 
+class InputGuards:
+    """A model's recorded refusal rules, prepared once at load time and checked on every call.
+
+    ``rows_to_skip`` answers exactly as the function of that name: it first checks the columns
+    with the rules precomputed (label sets built once, no range test on unbounded columns, no
+    message text); only when a column breaks a rule does it hand over to ``find_violations``,
+    which names the column, row and value.
+    """
+
+    def __init__(self, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None):
+        self.closed = closed
+        self.ranges = ranges or {}
+        self._numeric = []  # (column, low, high, bounded, nan rule, naive_bayes model type or None)
+        self._vector = any(entry.get("vector") for entry in self.ranges.values())
+        for column, entry in self.ranges.items():
+            low, high = float(entry["low"]), float(entry["high"])
+            bounded = bool(np.isfinite(low) or np.isfinite(high))
+            self._numeric.append((column, low, high, bounded, entry["nan"], entry.get("naive_bayes")))
+        self._closed = [
+            (column, frozenset(entry["labels"]), entry["handle_invalid"] == "error")
+            for column, entry in closed.items()
+        ]
+
+    def rows_to_skip(self, frame: Columns) -> np.ndarray:
+        """A boolean mask of rows whose outputs are null; raises ``InvalidInputError`` for refused rows."""
+        if self._vector:  # raw vector columns are checked element by element: the general path
+            return rows_to_skip(frame, self.closed, self.ranges)
+        n_rows = _row_count(frame)
+        skip = None
+        for column, low, high, bounded, nan_rule, naive_bayes in self._numeric:
+            values = np.asarray(frame[column], dtype="float64")
+            with np.errstate(invalid="ignore"):
+                if bounded and ((values < low) | (values > high)).any():
+                    return rows_to_skip(frame, self.closed, self.ranges)
+                if naive_bayes is not None:
+                    bad, _ = _naive_bayes_refusals(values, naive_bayes)
+                    if nan_rule != "keep":
+                        bad &= ~np.isnan(values)
+                    if bad.any():
+                        return rows_to_skip(frame, self.closed, self.ranges)
+            if nan_rule == "keep":
+                continue
+            missing = np.isnan(values)
+            if missing.any():
+                if nan_rule == "error":
+                    return rows_to_skip(frame, self.closed, self.ranges)
+                skip = missing if skip is None else skip | missing
+        for column, labels, refuse in self._closed:
+            unseen = [value not in labels for value in frame[column]]
+            if any(unseen):
+                if refuse:
+                    return rows_to_skip(frame, self.closed, self.ranges)
+                mask = np.array(unseen, dtype=bool)
+                skip = mask if skip is None else skip | mask
+        return np.zeros(n_rows, dtype=bool) if skip is None else skip
+
+
 def _row_count(frame: Columns) -> int:
     if isinstance(frame, pd.DataFrame):
         return len(frame)

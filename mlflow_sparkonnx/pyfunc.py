@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
-from mlflow_sparkonnx.input_guards import rows_to_skip
+from mlflow_sparkonnx.input_guards import InputGuards
 from mlflow_sparkonnx.runtimes.base import null_rows_where
 from mlflow_sparkonnx.schema import Column, coerce_columns, unseen_category_error
 
@@ -61,8 +61,7 @@ class SparkOnnxModel:
         self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
-        self._closed_categories = conf.get("closed_categories") or {}
-        self._numeric_guards = conf.get("numeric_guards") or {}
+        self._guards = InputGuards(conf.get("closed_categories") or {}, conf.get("numeric_guards") or {})
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:
@@ -75,7 +74,7 @@ class SparkOnnxModel:
         frame = _as_frame(model_input)
         columns = coerce_columns(frame, self.inputs)
         n_rows = len(frame)
-        skip = rows_to_skip(columns, self._closed_categories, self._numeric_guards)
+        skip = self._guards.rows_to_skip(columns)
         try:
             if not skip.any():
                 return self._runtime.predict_columns(columns, n_rows)

@@ -51,6 +51,11 @@ class OnnxRuntime:
         )
         self._inputs = {c.name: c for c in inputs}
         self._graph_inputs = [(i.name, i.type) for i in self._session.get_inputs()]
+        # Per graph input, worked out once: (name, numpy dtype, one sequence per row?).
+        self._feed_specs = [
+            (name, _NUMPY_TYPES[tensor_type], self._inputs[name].is_sequence)
+            for name, tensor_type in self._graph_inputs
+        ]
         self._outputs = outputs
         self._fetch = [onnx_output_names[c.name] for c in outputs]
         self.batch_rows = max(1, int(batch_rows))
@@ -58,16 +63,14 @@ class OnnxRuntime:
     def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
         """The graph's input tensors for a coerced frame (or coerced column arrays)."""
         feeds = {}
-        for name, tensor_type in self._graph_inputs:
-            dtype = _NUMPY_TYPES[tensor_type]
-            values = np.asarray(frame[name]) if self._inputs[name].is_sequence else frame[name]
-            if self._inputs[name].is_sequence:
+        for name, dtype, is_sequence in self._feed_specs:
+            values = np.asarray(frame[name])
+            if is_sequence:
                 rows = [np.asarray(v, dtype=dtype) for v in values]
                 width = max((len(r) for r in rows), default=0)
-                array = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
+                feeds[name] = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
             else:
-                array = np.asarray(values).astype(dtype, copy=False).reshape(-1, 1)
-            feeds[name] = array
+                feeds[name] = values.astype(dtype, copy=False).reshape(-1, 1)
         return feeds
 
     def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[Any]:
