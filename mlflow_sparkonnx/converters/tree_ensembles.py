@@ -219,8 +219,7 @@ def _tensor(values: list[float], dtype: Any) -> Any:
     return numpy_helper.from_array(np.asarray(values, dtype=dtype))
 
 
-def _add_tree_ensemble(scope: Any, container: Any, features: str, ensemble: _Ensemble, n_targets: int) -> str:
-    """Cast the features to double and add the TreeEnsemble node; returns its [N, n_targets] output."""
+def _as_double(scope: Any, container: Any, features: str) -> str:
     as_double = scope.get_unique_variable_name("tree_features_double")
     container.add_node(
         "Cast",
@@ -230,6 +229,17 @@ def _add_tree_ensemble(scope: Any, container: Any, features: str, ensemble: _Ens
         op_version=9,
         to=TensorProto.DOUBLE,
     )
+    return as_double
+
+
+def _add_tree_ensemble(scope: Any, container: Any, features: str, ensemble: _Ensemble, n_targets: int) -> str:
+    """Cast the features to double and add the TreeEnsemble node; returns its [N, n_targets] output."""
+    return _tree_ensemble_node(scope, container, _as_double(scope, container, features), ensemble, n_targets)
+
+
+def _tree_ensemble_node(
+    scope: Any, container: Any, double_features: str, ensemble: _Ensemble, n_targets: int
+) -> str:
     output = scope.get_unique_variable_name("tree_ensemble_sum")
     attrs: dict[str, Any] = {
         "aggregate_function": 1,  # SUM
@@ -250,7 +260,7 @@ def _add_tree_ensemble(scope: Any, container: Any, features: str, ensemble: _Ens
         attrs["membership_values"] = _tensor(ensemble.membership, np.float64)
     container.add_node(
         "TreeEnsemble",
-        as_double,
+        double_features,
         output,
         op_domain=_ML_DOMAIN,
         op_version=_TREE_ENSEMBLE_OPSET,
@@ -296,6 +306,14 @@ _OP_VERSIONS = {
     "ArgMax": 1,
     "Identity": 1,
     "MatMul": 9,
+    "Sub": 7,
+    "Abs": 6,
+    "Less": 9,
+    "Reshape": 5,
+    "Compress": 11,
+    "NonZero": 9,
+    "Transpose": 1,
+    "ScatterND": 11,
 }
 
 
@@ -329,13 +347,51 @@ def convert_tree_classifier(scope: Any, operator: Any, container: Any) -> None:
     outputs = _outputs_by_param(operator)
     forest = isinstance(stage, RandomForestClassificationModel)
     nodes = _read_with_progress(stage)
-    # A TreeEnsemble leaf feeds one target, so each class gets its own ensemble of the same trees.
-    votes = []
-    for class_index in range(stage.numClasses):
-        ensemble = _build_ensemble(nodes, _class_leaf_values(nodes, class_index, normalise=forest))
-        votes.append(_add_tree_ensemble(scope, container, operator.inputs[0].full_name, ensemble, 1))
-    raw = _node(scope, container, "Concat", votes, axis=1)
+    features = operator.inputs[0].full_name
+    if forest and _one_traversal_suffices(stage, nodes):
+        raw = _binary_forest_votes(scope, container, features, nodes)
+    else:
+        # A TreeEnsemble leaf feeds one target, so each class gets its own ensemble of the same trees.
+        votes = []
+        for class_index in range(stage.numClasses):
+            ensemble = _build_ensemble(nodes, _class_leaf_values(nodes, class_index, normalise=forest))
+            votes.append(_add_tree_ensemble(scope, container, features, ensemble, 1))
+        raw = _node(scope, container, "Concat", votes, axis=1)
     _classifier_outputs(scope, container, stage, raw, outputs)
+
+
+def _one_traversal_suffices(stage: Any, nodes: NodeTable) -> bool:
+    """A binary forest labelled by argmax whose every leaf has samples: its two shares sum to 1."""
+    has_thresholds = stage.hasParam("thresholds") and stage.isDefined(stage.getParam("thresholds"))
+    leaf_totals = nodes.stats[nodes.is_leaf].sum(axis=1)
+    return stage.numClasses == 2 and not has_thresholds and bool((leaf_totals > 0).all())
+
+
+def _binary_forest_votes(scope: Any, container: Any, features: str, nodes: NodeTable) -> str:
+    """[N, 2] votes of a binary forest with one traversal of the trees for most rows.
+
+    Each leaf's two shares sum to 1 (within an ulp), so class 1's votes are numTrees minus class
+    0's, off from Spark's own sum by far less than ``margin``. Only where the two classes are
+    within ``margin`` of each other (ties and near ties, where that rounding could change Spark's
+    argmax) are the rows scored again by a class-1 ensemble, so their votes are Spark's exact sums.
+    """
+    double_features = _as_double(scope, container, features)
+    class0 = _build_ensemble(nodes, _class_leaf_values(nodes, 0, normalise=True))
+    votes0 = _tree_ensemble_node(scope, container, double_features, class0, 1)
+    n_trees = float(nodes.n_trees)
+    approx1 = _node(scope, container, "Sub", [_constant(scope, container, "n_trees", [n_trees]), votes0])
+    gap = _node(scope, container, "Abs", [_node(scope, container, "Sub", [votes0, approx1])])
+    margin = 64 * n_trees * n_trees * np.finfo(np.float64).eps  # rounding is ≤ ~3·numTrees² ulps
+    near = _node(scope, container, "Less", [gap, _constant(scope, container, "tie_margin", [margin])])
+    near_rows = _node(
+        scope, container, "Reshape", [near, _constant(scope, container, "flat", [-1], TensorProto.INT64)]
+    )
+    near_features = _node(scope, container, "Compress", [double_features, near_rows], axis=0)
+    class1 = _build_ensemble(nodes, _class_leaf_values(nodes, 1, normalise=True))
+    exact1 = _tree_ensemble_node(scope, container, near_features, class1, 1)
+    positions = _node(scope, container, "Transpose", [_node(scope, container, "NonZero", [near_rows])])
+    votes1 = _node(scope, container, "ScatterND", [approx1, positions, exact1])
+    return _node(scope, container, "Concat", [votes0, votes1], axis=1)
 
 
 def convert_gbt_classifier(scope: Any, operator: Any, container: Any) -> None:

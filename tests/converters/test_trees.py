@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from parity import assert_onnx_matches_spark, spark_transform
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import DecisionTreeClassifier, GBTClassifier, RandomForestClassifier
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler, VectorIndexer
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
@@ -114,6 +114,72 @@ def test_binary_gbt_classifier_probability_and_raw_prediction(spark, tmp_path, t
         rel_tol=1e-9,
         output_cols=["prediction", "probability", "rawPrediction"],
     )
+
+
+def test_binary_forest_agrees_with_spark_including_threshold_rows(spark, tmp_path, train_frame):
+    """A binary forest is scored with one traversal plus an exact second one for near ties."""
+    data = train_frame.withColumn("label", (train_frame.label > 0).cast("double"))
+    forest = RandomForestClassifier(numTrees=30, maxDepth=6, minInstancesPerNode=15, seed=6)
+    model = Pipeline(stages=[VectorAssembler(inputCols=FEATURES, outputCol="features"), forest]).fit(data)
+    frame = with_threshold_rows(model.stages[-1], continuous_frame(300, seed=15))[FEATURES]
+    conf = assert_onnx_matches_spark(
+        model,
+        frame,
+        spark,
+        tmp_path,
+        abs_tol=1e-9,
+        rel_tol=1e-9,
+        output_cols=["prediction", "probability", "rawPrediction"],
+    )
+    assert conf["parity"]["outputs"]["prediction"]["mismatched_rows"] == 0
+
+
+def _forest_of_single_leaf_trees(spark, class_counts: list[tuple[int, int]]):
+    """A RandomForestClassificationModel whose trees are single leaves with these class counts.
+
+    Each tree is a depth-0 DecisionTreeClassifier fitted on rows with exactly those labels; the
+    forest is assembled through Spark's own (package-private) constructor.
+    """
+    from pyspark.ml.classification import RandomForestClassificationModel
+    from pyspark.ml.linalg import Vectors
+
+    jvm = spark.sparkContext._jvm
+    trees = spark.sparkContext._gateway.new_array(
+        jvm.org.apache.spark.ml.classification.DecisionTreeClassificationModel, len(class_counts)
+    )
+    for position, (zeros, ones) in enumerate(class_counts):
+        rows = [(Vectors.dense([float(i)]), 0.0) for i in range(zeros)]
+        rows += [(Vectors.dense([float(i)]), 1.0) for i in range(ones)]
+        tree = DecisionTreeClassifier(maxDepth=0).fit(spark.createDataFrame(rows, ["features", "label"]))
+        trees[position] = tree._java_obj
+    java_forest = jvm.org.apache.spark.ml.classification.RandomForestClassificationModel(
+        "rf_single_leaves", trees, 1, 2
+    )
+    return RandomForestClassificationModel(java_forest)
+
+
+def test_binary_forest_tie_rounding_follows_spark(spark, tmp_path):
+    """Leaf shares (1/6, 5/6), (1/2, 1/2), (5/6, 1/6): Spark's class-1 sum is one ulp above 1.5,
+    so it predicts 1; numTrees minus the class-0 sum is exactly 1.5, a tie that argmax gives to
+    0. The graph must score such near ties with the exact class-1 sum, as Spark does.
+    """
+    forest = _forest_of_single_leaf_trees(spark, [(1, 5), (2, 2), (5, 1)])
+    model = PipelineModel(stages=[VectorAssembler(inputCols=["x0"], outputCol="features"), forest])
+    frame = pd.DataFrame({"x0": [-1e300, -1.0, 0.0, 0.5, 2.0, 1e300] * 50})
+    native = spark_transform(model, spark, frame, ["prediction", "rawPrediction"])
+    raw = np.stack(native["rawPrediction"].to_numpy())
+    assert (native["prediction"] == 1.0).all() and (raw[:, 1] > raw[:, 0]).all()
+    assert (3.0 - raw[:, 0] == raw[:, 0]).all(), "the shortcut alone would call every row a tie"
+    conf = assert_onnx_matches_spark(
+        model,
+        frame,
+        spark,
+        tmp_path,
+        abs_tol=0.0,
+        rel_tol=0.0,
+        output_cols=["prediction", "probability", "rawPrediction"],
+    )
+    assert conf["parity"]["outputs"]["prediction"]["mismatched_rows"] == 0
 
 
 def test_random_forest_thresholds_are_applied(spark, tmp_path, train_frame):
