@@ -9,13 +9,20 @@ LogisticRegression on the generated documents of ``bench_text_memory.py``. For e
   included), single-row ``predict`` p50/p99, batch throughput (10k rows; 1k for ``text``, whose
   HashingTF row is a dense 1 MiB inside the graph), and the peak RSS of the subprocess and its
   children (the JVM for Spark), sampled every 50 ms from /proc;
+- cold load of ours-onnx again in ``--cold-repeats`` more fresh processes (the median is reported), and,
+  with ``--serving-python PATH``, in fresh processes of that interpreter: the JVM-free serving
+  environment (mlflow-skinny, no pyspark; see ``bench_env_size.py``), where ``import mlflow`` does not
+  pull in pyspark. Both are divided into the mlflow.spark cold load of the same run;
 - raw ``InferenceSession.run`` on prebuilt feeds (the floor under the ONNX pyfunc), in runs of the
   model's ``onnx_batch_rows`` as our runtime does (10k for ``lr``/``rf``, 16 for ``text``);
 - ``mlflow models serve``: single-row request p50/p99 over HTTP (``dataframe_split``, keep-alive) and
   the server's process-tree RSS, for ours (onnx, and spark via MLFLOW_SPARKONNX_RUNTIME), mlflow.spark
   and mlflow.onnx serving the same graph with tensor ``inputs``.
 
-Usage: ``python benchmarks/bench_serving.py [--models lr,rf,text] [--single-calls 300] [--out FILE]``.
+Usage: ``python benchmarks/bench_serving.py [--models lr,rf,text] [--single-calls 300]
+[--serving-python /path/to/venv/bin/python] [--out FILE]``. The serving interpreter needs this package
+installed (``pip install --no-deps <checkout>``) and the same pandas major version (the held-out rows
+are pickled).
 Prints a markdown table and writes ``benchmarks/results/serving.json`` (the text model alone:
 ``--models text --out benchmarks/results/serving_text.json``). Run it alone on the machine: it is timing.
 """
@@ -253,6 +260,10 @@ def measure_variant(spec: dict) -> dict:
         model = mlflow.pyfunc.load_model(spec["path"], model_config={"runtime": runtime})
     model.predict(frame.head(1))
     result = {"cold_load_s": time.time() - spec["t0"], "rss_after_first_mb": tree_rss_mb(os.getpid())}
+    if spec.get("cold_only"):
+        result["python"] = sys.executable
+        result["pyspark_imported"] = "pyspark" in sys.modules
+        return result
 
     rows = [frame.iloc[[i % len(frame)]] for i in range(spec["single_calls"])]
     for row in rows[:5]:
@@ -312,10 +323,11 @@ def measure_variant(spec: dict) -> dict:
     return result
 
 
-def run_variant(spec: dict) -> dict:
+def run_variant(spec: dict, python: str = sys.executable) -> dict:
+    """``measure_variant(spec)`` in a fresh ``python`` process (the clock starts just before it)."""
     spec = {**spec, "t0": time.time()}
     process = subprocess.Popen(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        [python, __file__, "--worker", json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -325,10 +337,49 @@ def run_variant(spec: dict) -> dict:
     stdout, stderr = process.communicate(timeout=1800)
     peak = sampler.stop()
     if process.returncode != 0:
-        raise RuntimeError(f"{spec['variant']} on {spec['path']} failed:\n{stderr[-4000:]}")
+        raise RuntimeError(f"{spec['variant']} on {spec['path']} with {python} failed:\n{stderr[-4000:]}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_rss_mb"] = peak
     return result
+
+
+_PROBE = """
+import json, sys
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+def v(p):
+    try:
+        return version(p)
+    except PackageNotFoundError:
+        return None
+packages = ("mlflow", "mlflow-skinny", "mlflow-sparkonnx", "onnxruntime", "pandas", "pyspark")
+print(json.dumps({"python": sys.executable, "version": sys.version.split()[0],
+                  "pyspark_installed": find_spec("pyspark") is not None, **{p: v(p) for p in packages}}))
+"""
+
+
+def describe_interpreter(python: str) -> dict:
+    """Which packages an interpreter has (does it hold full mlflow, pyspark?)."""
+    out = subprocess.run([python, "-c", _PROBE], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cold_loads(spec: dict, python: str, repeats: int) -> list[float]:
+    """Cold load (fresh ``python`` process → first prediction) of ``spec``'s model, ``repeats`` times."""
+    return [run_variant({**spec, "cold_only": True}, python)["cold_load_s"] for _ in range(repeats)]
+
+
+def cold_load_summary(samples: list[float], python: str, mlflow_spark_s: float) -> dict:
+    import statistics
+
+    median = statistics.median(samples)
+    return {
+        "python": python,
+        "samples_s": samples,
+        "median_s": median,
+        "mlflow_spark_s": mlflow_spark_s,
+        "mlflow_spark_over_ours": mlflow_spark_s / median,
+    }
 
 
 # ---- stage 3: mlflow models serve ------------------------------------------------------------
@@ -445,6 +496,8 @@ def ratios(result: dict) -> dict:
         out["server_rss_ours_over_mlflow_onnx"] = (
             http["ours_onnx"]["server_rss_mb"] / http["mlflow_onnx"]["server_rss_mb"]
         )
+    for where, cold in result.get("cold_load", {}).items():  # target: >= 8, medians of fresh processes
+        out[f"cold_load_median_{where}"] = cold["mlflow_spark_over_ours"]
     raw = result["in_process"]["ours_onnx"].get("raw_onnx")
     if raw:  # targets: p50 <= floor + 0.15 ms; throughput >= 0.8x the floor
         out["single_p50_over_floor_ms"] = ours["single"]["p50_ms"] - raw["p50_ms"]
@@ -507,6 +560,35 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def describe(info: dict) -> str:
+    """``/path/bin/python (mlflow-skinny 3.17.2, no pyspark)``: what an interpreter's figures came from."""
+    if info.get("mlflow"):
+        mlflow = f"mlflow {info['mlflow']}"
+    else:
+        mlflow = f"mlflow-skinny {info.get('mlflow-skinny')}"
+    pyspark = f"pyspark {info['pyspark']}" if info.get("pyspark_installed") else "no pyspark"
+    return f"`{info['python']}` ({mlflow}, {pyspark})"
+
+
+def cold_load_markdown(results: dict) -> str:
+    """Cold load of ours-onnx per interpreter, each divided into mlflow.spark's (dev venv, same run)."""
+    lines = [
+        "| model | ours-onnx cold load: interpreter | median s (samples) | mlflow.spark (dev venv) s "
+        "| mlflow.spark ÷ ours |",
+        "|" + "---|" * 5,
+    ]
+    interpreters = results.get("interpreters", {})
+    for name, result in results["models"].items():
+        for where, c in result.get("cold_load", {}).items():
+            samples = ", ".join(f"{x:.2f}" for x in c["samples_s"])
+            who = describe(interpreters[where]) if where in interpreters else f"`{c['python']}`"
+            lines.append(
+                f"| {name} | {where}: {who} | {c['median_s']:.2f} ({samples}) | {c['mlflow_spark_s']:.1f} "
+                f"| {c['mlflow_spark_over_ours']:.1f}× |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the Adult CSV")
@@ -520,6 +602,18 @@ def main() -> None:
     parser.add_argument("--http-calls", type=int, default=200, help="single-row requests (ONNX server)")
     parser.add_argument("--spark-http-calls", type=int, default=100, help="single-row requests (Spark)")
     parser.add_argument("--no-http", action="store_true", help="skip the mlflow models serve part")
+    parser.add_argument(
+        "--cold-repeats",
+        type=int,
+        default=3,
+        help="fresh processes measuring ours-onnx cold load per interpreter (the median is reported; "
+        "in this interpreter the full-variant process is one of them)",
+    )
+    parser.add_argument(
+        "--serving-python",
+        default=None,
+        help="also measure ours-onnx cold load with this interpreter (e.g. a JVM-free venv's bin/python)",
+    )
     parser.add_argument("--workdir", default=None, help="where models go (default: a temporary directory)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serving.json"))
     parser.add_argument("--stage", default="all", choices=["all", "prepare"], help=argparse.SUPPRESS)
@@ -565,7 +659,10 @@ def main() -> None:
     results: dict = {
         "machine": machine_info(),
         "config": {k: v for k, v in vars(args).items() if k != "worker"},
+        "interpreters": {"dev": describe_interpreter(sys.executable)},
     }
+    if args.serving_python:
+        results["interpreters"]["serving"] = describe_interpreter(args.serving_python)
     results["models"] = {}
     for name in args.models:
         info = prepared[name]
@@ -586,6 +683,17 @@ def main() -> None:
             }
             print(f"{name}: {variant} in process ...", flush=True)
             result["in_process"][variant] = run_variant(spec)
+        ours = result["in_process"].get("ours_onnx")
+        if ours is not None and "mlflow_spark" in result["in_process"]:
+            spark_s = result["in_process"]["mlflow_spark"]["cold_load_s"]
+            spec = {"variant": "ours_onnx", "path": info["ours"], "holdout": str(holdout_path(workdir, name))}
+            print(f"{name}: ours_onnx cold load x{args.cold_repeats} ...", flush=True)
+            samples = [ours["cold_load_s"], *cold_loads(spec, sys.executable, args.cold_repeats - 1)]
+            result["cold_load"] = {"dev": cold_load_summary(samples, sys.executable, spark_s)}
+            if args.serving_python:
+                print(f"{name}: ours_onnx cold load x{args.cold_repeats} with {args.serving_python} ...")
+                samples = cold_loads(spec, args.serving_python, args.cold_repeats)
+                result["cold_load"]["serving"] = cold_load_summary(samples, args.serving_python, spark_s)
         if not args.no_http:
             result["http"] = {}
             servers = {
@@ -610,6 +718,8 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=2))
     print()
     print(markdown(results))
+    print()
+    print(cold_load_markdown(results))
     print(f"\nWritten to {out}")
 
 
