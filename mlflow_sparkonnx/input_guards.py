@@ -302,7 +302,7 @@ class InputGuards:
         self._vector = any(entry.get("vector") for entry in self.ranges.values())
         for column, entry in self.ranges.items():
             low, high = float(entry["low"]), float(entry["high"])
-            bounded = bool(np.isfinite(low) or np.isfinite(high))
+            bounded = not (low == -np.inf and high == np.inf)  # (-inf, inf) refuses no number
             self._numeric.append((column, low, high, bounded, entry["nan"], entry.get("naive_bayes")))
         self._closed = [
             (column, frozenset(entry["labels"]), entry["handle_invalid"] == "error")
