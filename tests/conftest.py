@@ -1,4 +1,5 @@
-"""Shared fixtures: one local SparkSession, the Adult data, fitted pipelines, a sqlite tracking store."""
+"""Shared fixtures: one local SparkSession, the Adult data, fitted pipelines, a sqlite tracking store,
+one ``mlflow server``."""
 
 from __future__ import annotations
 
@@ -70,6 +71,40 @@ def tracking_uri(tmp_path_factory):
     experiment_id = mlflow.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment(experiment_id=experiment_id)
     return uri
+
+
+@pytest.fixture(scope="session")
+def tracking_server_process(tmp_path_factory):
+    """One ``mlflow server`` for the session (each start costs 10-15 s); see tracking_server.py."""
+    from tracking_server import start_server, stop_server
+
+    root = tmp_path_factory.mktemp("mlflow-server")
+    process, url = start_server(root)
+    try:
+        yield process, url, root
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tracking_server_process, request):
+    """The session's ``mlflow server`` with the in-process client pointed at it and an experiment
+    of the module's own; the previous tracking and registry URIs come back when the module ends.
+    Modules share its registry, so each uses registered-model names of its own."""
+    import mlflow
+    from tracking_server import TrackingServer
+
+    process, url, root = tracking_server_process
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    try:
+        mlflow.set_tracking_uri(url)
+        mlflow.set_registry_uri(url)
+        experiment = f"sparkonnx-server-tests-{request.module.__name__}"
+        experiment_id = mlflow.MlflowClient().create_experiment(experiment)
+        yield TrackingServer(url=url, experiment_id=experiment_id, root=root, process=process)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
 
 
 @pytest.fixture(scope="session")

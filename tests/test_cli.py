@@ -10,7 +10,6 @@ import mlflow
 import pytest
 from conftest import spark_predictions
 from mlflow import MlflowClient
-from tracking_server import tracking_server  # noqa: F401
 
 from mlflow_sparkonnx.promotion import promote
 from mlflow_sparkonnx.upgrade import TAG_UPGRADED_FROM
@@ -36,13 +35,13 @@ def register_saved(server, path: str, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def registered(tracking_server, saved_models):  # noqa: F811
+def registered(tracking_server, saved_models):
     register_saved(tracking_server, saved_models["lr"], "cli-lr")
     register_saved(tracking_server, saved_models["sql"], "cli-sql")
     return tracking_server
 
 
-def test_help_lists_the_commands(tracking_server):  # noqa: F811
+def test_help_lists_the_commands(tracking_server):
     result = run_cli(tracking_server, "--help")
     assert result.returncode == 0
     assert all(command in result.stdout for command in ("inspect", "promote", "upgrade"))
@@ -103,7 +102,7 @@ def test_promote_refused_then_done(registered, adult_holdout, tmp_path):
 
 
 def test_upgrade_an_mlflow_spark_model_then_promote_and_serve(
-    tracking_server,  # noqa: F811
+    tracking_server,
     spark,
     lr_pipeline,
     adult_train,

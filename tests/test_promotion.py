@@ -20,7 +20,6 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from tracking_server import tracking_server  # noqa: F401
 
 import mlflow_sparkonnx
 from mlflow_sparkonnx.artifacts import sha256_of
@@ -34,7 +33,7 @@ NAME = "adult-lr"
 
 
 @pytest.fixture(scope="module")
-def registered(tracking_server, lr_pipeline, sql_pipeline, adult_train, tmp_path_factory):  # noqa: F811
+def registered(tracking_server, lr_pipeline, sql_pipeline, adult_train, tmp_path_factory):
     """adult-lr 1: the LR pipeline (verified); 2: its copy with an altered graph. adult-sql: unsupported."""
     features = adult_train.drop(columns=["income"]).head(250)
     # The stored example rows (the first 5) all have capital_loss == 0.

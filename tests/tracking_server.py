@@ -1,9 +1,10 @@
 """A real ``mlflow server`` for tests that need the HTTP API (registry, proxied artifacts).
 
-Import the fixture into a test module (``from tracking_server import tracking_server  # noqa: F401``).
-It starts one server per module on 127.0.0.1 (a free port, a sqlite backend store and a local
-artifact root under tmp), points the in-process client at it, and on teardown stops the server
-and restores the previous tracking and registry URIs.
+``start_server`` runs one on 127.0.0.1 (a free port, a sqlite backend store and a local artifact
+root under tmp). The ``tracking_server`` fixture in conftest.py starts one per session and gives
+each module an experiment of its own, the in-process client pointed at the server, and on
+teardown the previous tracking and registry URIs back. Modules share the registry, so each uses
+registered-model names of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import requests
 
 START_TIMEOUT_S = 90
@@ -101,21 +101,3 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory):
-    import mlflow
-
-    root = tmp_path_factory.mktemp("mlflow-server")
-    process, url = start_server(root)
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    try:
-        mlflow.set_tracking_uri(url)
-        mlflow.set_registry_uri(url)
-        experiment_id = mlflow.MlflowClient().create_experiment("sparkonnx-server-tests")
-        yield TrackingServer(url=url, experiment_id=experiment_id, root=root, process=process)
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
-        stop_server(process)
