@@ -1,6 +1,8 @@
 """`mlflow models serve` on sparkonnx models: payload formats, bad input, runtime choice at serve time.
 
-Each test class starts one real scoring server (a subprocess) and stops it when the class ends.
+Each test class has one real scoring server (a subprocess), stopped when the class ends. All the
+module's servers are launched together when its first test starts, so their start-ups (seconds of
+imports, and a JVM for the Spark runtime) overlap each other and the fitting of this module's models.
 Which runtime answered is proven two ways: a Java process in the server's process tree (the Spark
 runtime's JVM), and the probabilities themselves (the ONNX graph computes in float32, so its
 probabilities are exactly float32-representable; Spark's float64 ones practically never are).
@@ -62,9 +64,13 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 
 class ScoringServer:
-    """One ``mlflow models serve --env-manager local`` subprocess; logs go to files."""
+    """One ``mlflow models serve --env-manager local`` subprocess; logs go to files.
+
+    Constructing it launches the process; :meth:`wait_until_up` waits for ``/ping``.
+    """
 
     def __init__(self, model_path: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.model_path = model_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = log_dir / f"serve-{self.port}.stderr"
@@ -89,10 +95,16 @@ class ScoringServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: uvicorn and the JVM stop with it
         )
-        self.started_in_s = self._wait_until_up()
+        self._launched_at = time.monotonic()
+        self.started_in_s: float | None = None
+
+    def wait_until_up(self) -> ScoringServer:
+        if self.started_in_s is None:
+            self.started_in_s = self._wait_until_up()
+        return self
 
     def _wait_until_up(self) -> float:
-        start = time.monotonic()
+        start = self._launched_at
         while time.monotonic() - start < START_TIMEOUT_S:
             if self.process.poll() is not None:
                 self.stop()
@@ -136,10 +148,11 @@ class ScoringServer:
         self._stderr.close()
 
 
-def serve(request, tmp_path_factory, model_path: str, env: dict[str, str] | None = None) -> ScoringServer:
-    server = ScoringServer(model_path, tmp_path_factory.mktemp("serve"), env)
+def serve(request, server: ScoringServer) -> ScoringServer:
+    """``server`` once it answers; it stops when ``request``'s scope (a test class) ends."""
     request.addfinalizer(server.stop)
-    print(f"{model_path} served on {server.url} after {server.started_in_s:.1f} s")
+    server.wait_until_up()
+    print(f"{server.model_path} served on {server.url} after {server.started_in_s:.1f} s")
     return server
 
 
@@ -264,13 +277,37 @@ def with_unseen_category(frame: pd.DataFrame) -> pd.DataFrame:
     return bad
 
 
+@pytest.fixture(scope="module")
+def servers(request, tmp_path_factory, saved_models) -> dict[str, ScoringServer]:
+    """Every server of this module, by test class, launched at once (each class waits for its own).
+
+    The Adult model's servers are launched before this module's own models are fitted and saved,
+    so those start up meanwhile. Whatever a class did not stop stops with the module.
+    """
+    launched: dict[str, ScoringServer] = {}
+
+    def launch(name: str, model_path: str, env: dict[str, str] | None = None) -> None:
+        launched[name] = ScoringServer(model_path, tmp_path_factory.mktemp("serve"), env)
+        request.addfinalizer(launched[name].stop)
+
+    launch("onnx", saved_models["lr"])
+    config = json.dumps({"runtime": "spark"})
+    launch("inference_config", saved_models["lr"], {"MLFLOW_PYFUNC_INFERENCE_CONFIG": config})
+    native_only_model = request.getfixturevalue("native_only_model")
+    launch("native_only", native_only_model)
+    error_model = request.getfixturevalue("error_model")
+    launch("unseen_category", error_model)
+    launch("environment_variable", error_model, {"MLFLOW_SPARKONNX_RUNTIME": "spark"})
+    return launched
+
+
 # ---- a verified model: the ONNX runtime -------------------------------------------------------
 
 
 class TestVerifiedModelServedWithOnnx:
     @pytest.fixture(scope="class")
-    def server(self, request, tmp_path_factory, saved_models):
-        return serve(request, tmp_path_factory, saved_models["lr"])
+    def server(self, request, servers):
+        return serve(request, servers["onnx"])
 
     @pytest.fixture(scope="class")
     def frame(self, saved_models, adult_holdout):
@@ -327,8 +364,8 @@ class TestUnseenCategoryWithHandleInvalidError:
     """Spark raises on an unseen category; the graph would score it, so both runtimes refuse it."""
 
     @pytest.fixture(scope="class")
-    def server(self, request, tmp_path_factory, error_model):
-        return serve(request, tmp_path_factory, error_model)
+    def server(self, request, servers):
+        return serve(request, servers["unseen_category"])
 
     def test_unseen_category_is_refused_naming_the_column(self, server, adult_holdout, error_model):
         frame = adult_holdout[input_columns(error_model)]
@@ -344,8 +381,8 @@ class TestUnseenCategoryWithHandleInvalidError:
 
 class TestNativeOnlyModelServedWithSpark:
     @pytest.fixture(scope="class")
-    def server(self, request, tmp_path_factory, native_only_model):
-        return serve(request, tmp_path_factory, native_only_model)
+    def server(self, request, servers):
+        return serve(request, servers["native_only"])
 
     @pytest.fixture(scope="class")
     def frame(self, native_only_model, adult_holdout):
@@ -379,8 +416,8 @@ class TestRuntimeChosenByEnvironmentVariable:
     """MLFLOW_SPARKONNX_RUNTIME=spark on a verified model (here the handleInvalid="error" one)."""
 
     @pytest.fixture(scope="class")
-    def server(self, request, tmp_path_factory, error_model):
-        return serve(request, tmp_path_factory, error_model, {"MLFLOW_SPARKONNX_RUNTIME": "spark"})
+    def server(self, request, servers):
+        return serve(request, servers["environment_variable"])
 
     def test_spark_answers(self, server, adult_holdout, error_model):
         frame = adult_holdout[input_columns(error_model)].head(25)
@@ -400,11 +437,8 @@ class TestRuntimeChosenByInferenceConfig:
     """MLFLOW_PYFUNC_INFERENCE_CONFIG='{"runtime": "spark"}' on the verified Adult model."""
 
     @pytest.fixture(scope="class")
-    def server(self, request, tmp_path_factory, saved_models):
-        config = json.dumps({"runtime": "spark"})
-        return serve(
-            request, tmp_path_factory, saved_models["lr"], {"MLFLOW_PYFUNC_INFERENCE_CONFIG": config}
-        )
+    def server(self, request, servers):
+        return serve(request, servers["inference_config"])
 
     def test_spark_answers_and_agrees_with_onnx(self, server, saved_models, adult_holdout):
         frame = adult_holdout[input_columns(saved_models["lr"])].head(25)
