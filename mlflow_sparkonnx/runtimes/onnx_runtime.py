@@ -60,6 +60,11 @@ class OnnxRuntime:
         self._fetch = [onnx_output_names[c.name] for c in outputs]
         self.batch_rows = max(1, int(batch_rows))
 
+    @property
+    def outputs(self) -> list[Column]:
+        """The graph's outputs, in the order ``run_feeds`` returns them."""
+        return self._outputs
+
     def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
         """The graph's input tensors for a coerced frame (or coerced column arrays)."""
         feeds = {}
