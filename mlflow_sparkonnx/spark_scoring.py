@@ -462,10 +462,9 @@ def _score_split(
             formatted = [
                 format_outputs({col.name: raw[col.name]}, [col], rows)[col.name] for rows, raw in chunks
             ]
-            empty = format_outputs({col.name: []}, [col], 0)[col.name]
-            data[col.name] = (
-                np.concatenate([f.to_numpy() for f in formatted]) if formatted else empty.to_numpy()
-            )
+            if not formatted:
+                formatted = [format_outputs({col.name: []}, [col], 0)[col.name]]
+            data[col.name] = np.concatenate([f.to_numpy() for f in formatted])
     return pd.DataFrame(data)
 
 

@@ -96,16 +96,12 @@ def test_continuous_trees_agree_with_spark_including_threshold_rows(spark, tmp_p
     assert conf["parity"]["outputs"]["prediction"]["mismatched_rows"] == 0
 
 
-def test_binary_gbt_classifier_probability_and_raw_prediction(spark, tmp_path, train_frame):
+def fit_binary_and_compare_exactly(spark, tmp_path, train_frame, classifier, seed: int) -> dict:
+    """Fit ``classifier`` on a 0/1 label; all three outputs must match Spark to 1e-9 on threshold rows."""
     data = train_frame.withColumn("label", (train_frame.label > 0).cast("double"))
-    model = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=FEATURES, outputCol="features"),
-            GBTClassifier(maxIter=25, maxDepth=4, seed=3),
-        ]
-    ).fit(data)
-    frame = with_threshold_rows(model.stages[-1], continuous_frame(300, seed=13))[FEATURES]
-    assert_onnx_matches_spark(
+    model = Pipeline(stages=[VectorAssembler(inputCols=FEATURES, outputCol="features"), classifier]).fit(data)
+    frame = with_threshold_rows(model.stages[-1], continuous_frame(300, seed=seed))[FEATURES]
+    return assert_onnx_matches_spark(
         model,
         frame,
         spark,
@@ -114,23 +110,17 @@ def test_binary_gbt_classifier_probability_and_raw_prediction(spark, tmp_path, t
         rel_tol=1e-9,
         output_cols=["prediction", "probability", "rawPrediction"],
     )
+
+
+def test_binary_gbt_classifier_probability_and_raw_prediction(spark, tmp_path, train_frame):
+    gbt = GBTClassifier(maxIter=25, maxDepth=4, seed=3)
+    fit_binary_and_compare_exactly(spark, tmp_path, train_frame, gbt, seed=13)
 
 
 def test_binary_forest_agrees_with_spark_including_threshold_rows(spark, tmp_path, train_frame):
     """A binary forest is scored with one traversal plus an exact second one for near ties."""
-    data = train_frame.withColumn("label", (train_frame.label > 0).cast("double"))
     forest = RandomForestClassifier(numTrees=30, maxDepth=6, minInstancesPerNode=15, seed=6)
-    model = Pipeline(stages=[VectorAssembler(inputCols=FEATURES, outputCol="features"), forest]).fit(data)
-    frame = with_threshold_rows(model.stages[-1], continuous_frame(300, seed=15))[FEATURES]
-    conf = assert_onnx_matches_spark(
-        model,
-        frame,
-        spark,
-        tmp_path,
-        abs_tol=1e-9,
-        rel_tol=1e-9,
-        output_cols=["prediction", "probability", "rawPrediction"],
-    )
+    conf = fit_binary_and_compare_exactly(spark, tmp_path, train_frame, forest, seed=15)
     assert conf["parity"]["outputs"]["prediction"]["mismatched_rows"] == 0
 
 
