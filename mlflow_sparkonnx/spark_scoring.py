@@ -409,19 +409,20 @@ def _ship(spark_context: Any, onnx_path: str, sha256: str) -> str:
 
 def score_batches(batches: Any, spec: dict[str, Any]) -> Any:
     """The Python-worker side: score each Arrow batch (a tuple of input Series) with the cached graph."""
-    from mlflow_sparkonnx.input_guards import rows_to_skip
+    from mlflow_sparkonnx.input_guards import InputGuards
     from mlflow_sparkonnx.schema import coerce_inputs
 
     inputs = [Column.from_dict(c) for c in spec["inputs"]]
     outputs = [Column.from_dict(c) for c in spec["outputs"]]
     runtime = _worker_runtime(spec, inputs, outputs)
     names = [c.name for c in inputs]
+    guards = InputGuards(spec["closed_categories"], spec["numeric_guards"])  # prepared once per task
     for batch in batches:
         series = batch if isinstance(batch, tuple) else (batch,)
         frame = pd.DataFrame(dict(zip(names, series, strict=True)))
         try:
             frame = coerce_inputs(frame, inputs)
-            skip = rows_to_skip(frame, spec["closed_categories"], spec["numeric_guards"])
+            skip = guards.rows_to_skip(frame)
         except InvalidInputError as exc:
             raise InvalidInputError(
                 f"{exc.message} (the row counts from the start of an Arrow batch)"
@@ -442,12 +443,8 @@ def _score_split(
     """Score ``frame``; the ``split`` vectors come back as one column per element plus a null flag."""
     from mlflow_sparkonnx.runtimes.base import format_outputs
 
-    n_rows, step = len(frame), runtime.batch_rows
-    names = [c.name for c in runtime.outputs]
-    chunks = []  # (rows, raw outputs by name), one per run of the graph
-    for start in range(0, n_rows, step):
-        part = frame.iloc[start : start + step]
-        chunks.append((len(part), dict(zip(names, runtime.run_feeds(runtime.feeds(part)), strict=True))))
+    n_rows = len(frame)
+    chunks = runtime.run_in_batches(frame, n_rows) if n_rows else []
     data = {}
     for col in selected:
         if col.name in split:

@@ -60,11 +60,6 @@ class OnnxRuntime:
         self._fetch = [onnx_output_names[c.name] for c in outputs]
         self.batch_rows = max(1, int(batch_rows))
 
-    @property
-    def outputs(self) -> list[Column]:
-        """The graph's outputs, in the order ``run_feeds`` returns them."""
-        return self._outputs
-
     def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
         """The graph's input tensors for a coerced frame (or coerced column arrays)."""
         feeds = {}
@@ -89,18 +84,29 @@ class OnnxRuntime:
         """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
         if n_rows == 0:
             return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
-        if n_rows > self.batch_rows:  # bounded memory: dense intermediates grow with the batch
-            chunks = [
-                self.predict_columns(
-                    {k: v[i : i + self.batch_rows] for k, v in _arrays(columns).items()},
-                    min(self.batch_rows, n_rows - i),
-                )
-                for i in range(0, n_rows, self.batch_rows)
+        frames = [
+            format_outputs(raw, self._outputs, rows) for rows, raw in self.run_in_batches(columns, n_rows)
+        ]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def run_in_batches(self, columns: Columns, n_rows: int) -> list[tuple[int, dict[str, Any]]]:
+        """Raw outputs by name, one ``(rows, outputs)`` per run of at most ``batch_rows`` rows.
+
+        Bounded memory: dense intermediates grow with the rows of one run.
+        """
+        step = self.batch_rows
+        if n_rows <= step:
+            parts = [(n_rows, columns)]
+        else:
+            arrays = _arrays(columns)
+            parts = [
+                (min(step, n_rows - i), {k: v[i : i + step] for k, v in arrays.items()})
+                for i in range(0, n_rows, step)
             ]
-            return pd.concat(chunks, ignore_index=True)
-        results = self.run_feeds(self.feeds(columns))
-        raw = {col.name: result for col, result in zip(self._outputs, results, strict=True)}
-        return format_outputs(raw, self._outputs, n_rows)
+        names = [c.name for c in self._outputs]
+        return [
+            (rows, dict(zip(names, self.run_feeds(self.feeds(part)), strict=True))) for rows, part in parts
+        ]
 
 
 def _arrays(columns: Columns) -> dict[str, np.ndarray]:
