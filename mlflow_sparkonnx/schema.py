@@ -222,6 +222,9 @@ def _objects_as_float(values: np.ndarray, col: Column) -> np.ndarray:
 def _as_strings(values: np.ndarray, col: Column) -> np.ndarray:
     if values.dtype != object:
         values = values.astype(object)
+    # Every cell a str, checked in one C loop (for a few rows the Python loop below is quicker).
+    if len(values) > SMALL_FRAME_ROWS and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
     for position, value in enumerate(values):
         if not isinstance(value, str):
             problem = "a null" if value is None or value is pd.NA else (f"{type(value).__name__} {value!r}")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.input_guards import InputGuards, rows_to_skip
+from mlflow_sparkonnx.runtimes.base import format_outputs
 from mlflow_sparkonnx.schema import SMALL_FRAME_ROWS, Column, coerce_columns
 
 COLUMNS = [
@@ -125,3 +126,45 @@ def test_prepared_guards_answer_as_rows_to_skip(ranges, closed, n_rows, data):
     assert outcome(lambda: InputGuards(closed, ranges).rows_to_skip(columns)) == outcome(
         lambda: rows_to_skip(columns, closed, ranges)
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [(None, "a null"), (np.nan, r"a null \(NaN\)"), (pd.NA, "a null"), (7, "int 7"), (b"x", "bytes b'x'")],
+)
+def test_string_columns_name_the_bad_row_at_any_size(value, problem):
+    # Large frames check their string columns in one C pass first: a bad cell must still be named.
+    for n_rows in (1, SMALL_FRAME_ROWS + 1, 5000):
+        frame = frame_of(n_rows).astype({"text": object})
+        frame.loc[n_rows - 1, "text"] = value
+        message = rf"Column 'text' must hold strings but row {n_rows - 1} holds {problem}\."
+        with pytest.raises(InvalidInputError, match=message):
+            coerce_columns(frame, COLUMNS)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 3])
+def test_output_frames_equal_the_public_constructors(n_rows):
+    outputs = [
+        Column("prediction", "double"),
+        Column("label", "string"),
+        Column("probability", "vector"),
+        Column("words", "array<string>"),
+    ]
+    raw = {
+        "prediction": np.arange(n_rows, dtype="int64"),
+        "label": np.array([f"l{k}" for k in range(n_rows)], dtype=object),
+        "probability": np.linspace(0, 1, 2 * n_rows, dtype="float32").reshape(n_rows, 2),
+        "words": [["a", "b"][: k % 3] for k in range(n_rows)],
+    }
+    expected = pd.DataFrame(
+        {
+            "prediction": pd.Series(np.arange(n_rows), dtype="float64"),
+            "label": pd.Series([f"l{k}" for k in range(n_rows)], dtype=object),
+            "probability": pd.Series([[float(x) for x in row] for row in raw["probability"]], dtype=object),
+            "words": pd.Series([["a", "b"][: k % 3] for k in range(n_rows)], dtype=object),
+        }
+    )
+    got = format_outputs(raw, outputs, n_rows)
+    pd.testing.assert_frame_equal(got, expected)
+    assert all(type(cell) is list for cell in got["probability"])
+    got.loc[len(got)] = [1.0, "x", [0.0, 1.0], []]  # an ordinary, writable frame

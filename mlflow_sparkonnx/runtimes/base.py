@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,16 +51,25 @@ def format_outputs(raw: dict[str, Any], outputs: list[Column], n_rows: int) -> p
             )
     if not data:
         return pd.DataFrame(index=pd.RangeIndex(n_rows))
-    # A plain dict in output order is pandas' fastest public constructor (no reindexing).
-    return pd.DataFrame(data)
+    # Every array above is 1-D, n_rows long, float64 or object: pandas' checks can be skipped
+    # (a third of the public constructor's ~100 us, most of a single-row request's output cost).
+    return pd.DataFrame._from_arrays(
+        list(data.values()),
+        columns=_column_index(tuple(data)),
+        index=pd.RangeIndex(n_rows),
+        verify_integrity=False,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """The output frame's column labels (an immutable Index, shared by the frames of one model)."""
+    return pd.Index(names, dtype=object)
 
 
 def _object_array(items: list[Any]) -> np.ndarray:
     """A 1-D object array holding ``items`` as they are (lists stay lists, never a 2-D array)."""
-    array = np.empty(len(items), dtype=object)
-    for position, item in enumerate(items):
-        array[position] = item
-    return array
+    return np.fromiter(items, dtype=object, count=len(items))
 
 
 def _missing(value: Any) -> bool:
