@@ -15,6 +15,8 @@ LogisticRegression on the generated documents of ``bench_text_memory.py``. For e
   pull in pyspark. Both are divided into the mlflow.spark cold load of the same run;
 - raw ``InferenceSession.run`` on prebuilt feeds (the floor under the ONNX pyfunc), in runs of the
   model's ``onnx_batch_rows`` as our runtime does (10k for ``lr``/``rf``, 16 for ``text``);
+- every variant is given the model's input columns only (what a client sends: the signature's
+  columns; extra columns would make MLflow log a warning on every call);
 - ``mlflow models serve``: single-row request p50/p99 over HTTP (``dataframe_split``, keep-alive) and
   the server's process-tree RSS, for ours (onnx, and spark via MLFLOW_SPARKONNX_RUNTIME), mlflow.spark
   and mlflow.onnx serving the same graph with tensor ``inputs``.
@@ -252,7 +254,7 @@ def measure_variant(spec: dict) -> dict:
     import mlflow.pyfunc
     import pandas as pd
 
-    frame = pd.read_pickle(spec["holdout"])
+    frame = pd.read_pickle(spec["holdout"])[spec["columns"]]  # what a client sends: the signature's columns
     if spec["variant"] == "mlflow_spark":
         model = mlflow.pyfunc.load_model(spec["path"])
     else:
@@ -677,6 +679,7 @@ def main() -> None:
                 "variant": variant,
                 "path": info["mlflow_spark"] if variant == "mlflow_spark" else info["ours"],
                 "holdout": str(holdout_path(workdir, name)),
+                "columns": info["graph_inputs"],
                 "single_calls": args.spark_single_calls if spark else args.single_calls,
                 "batch_rows": result["batch_rows"],
                 "batch_repeats": 1 if spark else args.batch_repeats,
@@ -686,7 +689,12 @@ def main() -> None:
         ours = result["in_process"].get("ours_onnx")
         if ours is not None and "mlflow_spark" in result["in_process"]:
             spark_s = result["in_process"]["mlflow_spark"]["cold_load_s"]
-            spec = {"variant": "ours_onnx", "path": info["ours"], "holdout": str(holdout_path(workdir, name))}
+            spec = {
+                "variant": "ours_onnx",
+                "path": info["ours"],
+                "holdout": str(holdout_path(workdir, name)),
+                "columns": info["graph_inputs"],
+            }
             print(f"{name}: ours_onnx cold load x{args.cold_repeats} ...", flush=True)
             samples = [ours["cold_load_s"], *cold_loads(spec, sys.executable, args.cold_repeats - 1)]
             result["cold_load"] = {"dev": cold_load_summary(samples, sys.executable, spark_s)}
@@ -708,7 +716,7 @@ def main() -> None:
                 print(f"{name}: {variant} over HTTP ...", flush=True)
                 log_path = workdir / f"serve-{name}-{variant}.log"
                 tensors = info["graph_inputs"] if variant == "mlflow_onnx" else None
-                holdout = pd.read_pickle(holdout_path(workdir, name))
+                holdout = pd.read_pickle(holdout_path(workdir, name))[info["graph_inputs"]]
                 result["http"][variant] = measure_server(path, env, holdout, calls, log_path, tensors)
         result["ratios"] = ratios(result)
         results["models"][name] = result
