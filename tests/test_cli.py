@@ -1,4 +1,6 @@
-"""The `mlflow-sparkonnx` command through a subprocess, against a real `mlflow server`."""
+"""The `mlflow-sparkonnx` command against a real `mlflow server`: through a subprocess (the installed
+entry point), and in process for the commands that convert or validate with Spark (a subprocess
+would start a JVM of its own: ~50 s more per call on 2 cores)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,19 @@ def run_cli(server, *args: str, timeout: int = 300) -> subprocess.CompletedProce
     return subprocess.run(
         [CLI, *args], capture_output=True, text=True, env=server.env(), timeout=timeout, check=False
     )
+
+
+def invoke_cli(server, *args: str) -> subprocess.CompletedProcess:
+    """The same command run in this process (click's runner), sharing the session's SparkSession."""
+    from click.testing import CliRunner
+
+    from mlflow_sparkonnx.cli import main
+
+    # Every variable the command reads or sets is listed, so the runner restores them afterwards.
+    env = {k: v for k, v in server.env().items() if k.startswith(("MLFLOW_", "PYSPARK_"))}
+    env.setdefault("PYSPARK_SUBMIT_ARGS", None)
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def register_saved(server, path: str, name: str) -> None:
@@ -89,7 +104,7 @@ def test_promote_refused_then_done(registered, adult_holdout, tmp_path):
 
     rows = tmp_path / "validation.csv"
     adult_holdout.head(100).to_csv(rows, index=False)
-    done = run_cli(
+    done = invoke_cli(
         registered, "promote", "cli-lr", "1", "--alias", "champion", "--validation-data", str(rows)
     )
     assert done.returncode == 0, done.stderr
@@ -116,7 +131,7 @@ def test_upgrade_an_mlflow_spark_model_then_promote_and_serve(
         mlflow.spark.log_model(lr_pipeline, "spark-model", input_example=example)
     source = f"runs:/{run.info.run_id}/spark-model"
 
-    result = run_cli(registered, "upgrade", source, "--register", "cli-upgraded")
+    result = invoke_cli(registered, "upgrade", source, "--register", "cli-upgraded")
     assert result.returncode == 0, result.stderr
     assert "ONNX status:     verified" in result.stdout
     assert "registered:      cli-upgraded version 1" in result.stdout
