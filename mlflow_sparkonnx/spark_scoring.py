@@ -8,6 +8,18 @@ ones the pyfunc returns: numbers as double, vectors as ``array<double>``, string
 
 Input rules are the pyfunc's: rows that a stage would refuse fail the job with an error naming the
 column; rows that a stage with ``handleInvalid="skip"`` drops get null outputs, never removed.
+
+Nulls under ``runtime="onnx"``: a null in a numeric column reaches the graph as NaN (pandas has one
+missing value for floats), and some stages tell null from NaN (Spark 4.3, measured): a Bucketizer
+with ``handleInvalid="keep"`` gives null for null but the extra bucket for NaN; OneHotEncoder null
+vs the invalid category; FeatureHasher no feature vs a NaN value; Interaction an error vs NaN; a
+StringIndexer on a numeric column an invalid value vs the label "NaN"; SQL on a double column
+(``COALESCE``, ``IS NULL``, comparisons). VectorAssembler (every ``handleInvalid``) and Binarizer
+(both give 0.0) treat them alike, and the SQL graph already reads NaN as null in integral and boolean
+columns. So rows holding a null in a nullable numeric column that some other stage reads are
+scored by the native pipeline and the rest by the graph (a union of the two); a frame without
+such columns gets the plain ONNX plan. Finding those stages loads the native pipeline once per
+model on the driver.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ _WORKER_RUNTIMES: dict[tuple[str, str], Any] = {}
 _SHIPPED: set[tuple[str, str]] = set()
 _WORKER_LOADS: dict[str, int] = {}
 _WORKER_BATCHES: dict[str, int] = {}
+# On the driver: per model (graph and native sha256), the numeric inputs a null-sensitive stage reads.
+_NULL_SENSITIVE: dict[tuple[str, str | None], frozenset[str]] = {}
 
 
 def transform(
@@ -310,6 +324,85 @@ def _native_output(col: Column) -> Any:
 
 
 def _transform_onnx(
+    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+) -> Any:
+    """The graph's outputs; rows with a null it would read as NaN where Spark does not go to Spark."""
+    nulls = _null_rows(spark_df, local_path, conf, inputs)
+    if nulls is None:
+        return _score_with_graph(spark_df, local_path, conf, inputs, outputs)
+    condition, columns = nulls
+    _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", columns)
+    by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs)
+    by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs)
+    return by_graph.unionByName(by_spark)
+
+
+def _null_rows(
+    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column]
+) -> tuple[Any, list[str]] | None:
+    """A condition true on rows holding a null that a null-sensitive stage reads, and those columns.
+
+    None (nothing to split) when no such column can hold a null: then no stage list is loaded.
+    A NaN in a float column given for an integral (or boolean) input is a null, as in the pyfunc.
+    """
+    from pyspark.sql import functions as F
+
+    candidates = {}
+    for col in inputs:
+        if not col.is_numeric:
+            continue
+        field = spark_df.schema[col.name]
+        nan_is_null = col.spark_type not in ("float", "double") and field.dataType.typeName() in (
+            "float",
+            "double",
+        )
+        if field.nullable or nan_is_null:
+            candidates[col.name] = nan_is_null
+    if not candidates:
+        return None
+    sensitive = _null_sensitive_columns(spark_df.sparkSession, local_path, conf)
+    names = [name for name in candidates if name in sensitive]
+    if not names:
+        return None
+    condition = None
+    for name in names:
+        value = F.col(f"`{name}`")
+        missing = (value.isNull() | F.isnan(value)) if candidates[name] else value.isNull()
+        condition = missing if condition is None else condition | missing
+    return condition, names
+
+
+def _null_sensitive_columns(spark: Any, local_path: str, conf: dict[str, Any]) -> frozenset[str]:
+    """The numeric inputs some stage reads for which a null is not a NaN (cached per model)."""
+    key = (conf["onnx_model_sha256"], conf.get("native_model_sha256"))
+    cached = _NULL_SENSITIVE.get(key)
+    if cached is not None:
+        return cached
+    from pyspark.ml.feature import Binarizer, SQLTransformer, VectorAssembler
+
+    from mlflow_sparkonnx.input_guards import with_internal_stages
+    from mlflow_sparkonnx.stages import stage_columns
+
+    numeric = {c.name: c.spark_type for c in map(Column.from_dict, conf["inputs"]) if c.is_numeric}
+    sensitive: set[str] = set()
+    for stage in with_internal_stages(_native_pipeline(spark, local_path, conf).stages):
+        if isinstance(stage, (VectorAssembler, Binarizer)):
+            continue  # null and NaN give the same result in every handleInvalid mode
+        read = stage_columns(stage).inputs
+        if read is None:  # columns unknown: every numeric input may matter
+            sensitive.update(numeric)
+            continue
+        for name in read:
+            if name not in numeric:
+                continue
+            # The SQL graph reads NaN as null in integral and boolean columns, as Spark reads null.
+            if not (isinstance(stage, SQLTransformer) and numeric[name] not in ("float", "double")):
+                sensitive.add(name)
+    _NULL_SENSITIVE[key] = frozenset(sensitive)
+    return _NULL_SENSITIVE[key]
+
+
+def _score_with_graph(
     spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
 ) -> Any:
     from pyspark.ml.functions import vector_to_array
