@@ -317,15 +317,16 @@ class InputGuards:
         skip = None
         for column, low, high, bounded, nan_rule, naive_bayes in self._numeric:
             values = np.asarray(frame[column], dtype="float64")
-            with np.errstate(invalid="ignore"):
-                if bounded and ((values < low) | (values > high)).any():
-                    return rows_to_skip(frame, self.closed, self.ranges)
-                if naive_bayes is not None:
-                    bad, _ = _naive_bayes_refusals(values, naive_bayes)
-                    if nan_rule != "keep":
-                        bad &= ~np.isnan(values)
-                    if bad.any():
+            if bounded or naive_bayes is not None:  # (errstate costs ~2 us: only where it is needed)
+                with np.errstate(invalid="ignore"):
+                    if bounded and ((values < low) | (values > high)).any():
                         return rows_to_skip(frame, self.closed, self.ranges)
+                    if naive_bayes is not None:
+                        bad, _ = _naive_bayes_refusals(values, naive_bayes)
+                        if nan_rule != "keep":
+                            bad &= ~np.isnan(values)
+                        if bad.any():
+                            return rows_to_skip(frame, self.closed, self.ranges)
             if nan_rule == "keep":
                 continue
             missing = np.isnan(values)
