@@ -7,6 +7,7 @@ numeric columns feed only null-safe stages (VectorAssembler, Binarizer) keeps th
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -109,11 +110,13 @@ def sql_model(spark, tmp_path_factory):
     return _fit_and_save(spark, stages, SQL_OUTPUTS, path), path
 
 
-def test_sql_and_bucketizer_score_nulls_as_spark_does(spark, frame, sql_model):
+def test_sql_and_bucketizer_score_nulls_as_spark_does(spark, frame, sql_model, caplog):
     fitted, path = sql_model
-    scored = transform(frame, path, runtime="onnx")
+    with caplog.at_level(logging.INFO, logger="mlflow_sparkonnx.spark_scoring"):
+        scored = transform(frame, path, runtime="onnx")
     # Rows with a null x go to Spark (x is read by a SQL on a double and by a Bucketizer); a null i
     # alone stays on the graph, whose SQL reads NaN as null in an int column.
+    assert "Rows with a null in ['x'] are scored by the native pipeline" in caplog.text
     assert "Union" in _plan(scored)
     ours = _rows(scored, SQL_OUTPUTS)
     by_spark = _rows(transform(frame, path, runtime="spark"), SQL_OUTPUTS)
