@@ -1,9 +1,9 @@
 """SQLTransformer: ``SELECT [*,] <expr> AS name, ... FROM __THIS__`` translated to ONNX nodes.
 
 The statement is parsed by sqlglot (:mod:`._sql`); every aliased expression becomes one double
-``[N, 1]`` output, null as NaN (what both runtimes return for a null number). Each
-sub-expression is carried as its Spark type, a double tensor and a null mask, and follows
-Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.enabled=true``):
+``[N, 1]`` output (a constant is broadcast to every row), null as NaN (what both runtimes return
+for a null number). Each sub-expression is carried as its Spark type, a double tensor and a null
+mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.enabled=true``):
 
 - ``+ - *`` and unary ``-`` keep the integral type of integer operands (``int * int`` is int,
   ``bigint`` with a bigint); integer overflow raises ARITHMETIC_OVERFLOW. ``/`` is always double;
@@ -124,6 +124,17 @@ def _column_value(ctx: Context, variable: Any, spark_type: str) -> Value:
     return Value(spark_type, ctx.where(null, ctx.const(0.0), tensor), null)
 
 
+def _rows_by_one(ctx: Context, reference: str) -> str:
+    """The shape ``[N, 1]``, N the rows of the input tensor ``reference``."""
+    first = ctx.op(
+        "Slice",
+        ctx.op("Shape", reference),
+        constant(ctx.scope, ctx.container, "sql_zero", INT64, [1], [0]),
+        constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1]),
+    )
+    return ctx.op("Concat", first, constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1]), axis=0)
+
+
 def _consumers(scope: Any, variable: Any) -> list[Any]:
     return [
         op for op in scope.operators.values() if any(inp.onnx_name == variable.onnx_name for inp in op.inputs)
@@ -207,6 +218,7 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
         if v.raw_name in types
     }
     outputs = {v.raw_name: v for v in operator.outputs}
+    rows = _rows_by_one(ctx, operator.inputs[0].full_name) if operator.inputs else None
     produced: dict[str, str] = {}
     for alias, expression in plan.outputs:
         first_error = len(ctx.errors)
@@ -218,6 +230,10 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
         tensor = value.tensor
         if value.null is not None:
             tensor = ctx.where(value.null, ctx.const(math.nan), tensor)
+        if rows is not None:
+            # A value that reads no column per row (a literal, x IS NULL on a never-null double)
+            # is a [1, 1] constant: broadcast it to one row per input row.
+            tensor = ctx.op("Expand", tensor, rows, version=13)
         _consumer_errors(ctx, alias, _consumers(scope, outputs[alias]), value, tensor)
         errors = ctx.errors[first_error:]
         target = outputs[alias].full_name

@@ -191,3 +191,39 @@ def test_unsupported_statement_is_named(spark, tmp_path, statement, output, name
 def test_statements_spark_cannot_run_here_are_refused_by_the_parser(statement, named):
     with pytest.raises(UnsupportedSqlError, match=named.replace("(", r"\(").replace(")", r"\)")):
         parse_statement(statement)
+
+
+#: Expressions whose value reads no column per row: a [1, 1] constant in the graph, broadcast per row.
+CONSTANT_VALUED = {
+    "x_missing": "CAST(x IS NULL AS DOUBLE)",  # x is a double: never null in the graph
+    "x_present": "x IS NOT NULL",
+    "not_missing": "NOT (x IS NULL)",
+    "one": "CAST(1 AS DOUBLE)",
+    "half": "1.5D",
+    "zero_first": "COALESCE(0.0D, x)",
+    "x_filled": "COALESCE(x, 0)",  # x itself: per row
+    "n_missing": "CAST(n IS NULL AS DOUBLE)",  # per row: n is a bigint that may be null
+}
+
+
+def test_constant_valued_expressions_give_one_value_per_row(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, 300)
+    x[::7], x[1::11], x[2::13], x[3::17] = math.nan, math.inf, -math.inf, -0.0
+    rows = [(float(v), None if k % 5 == 0 else k % 4) for k, v in enumerate(x)]
+    frame = spark.createDataFrame(rows, "x double, n bigint")
+    statement = "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in CONSTANT_VALUED.items()) + " FROM __THIS__"
+    model = PipelineModel(
+        stages=[
+            SQLTransformer(statement=statement),
+            # A constant also reaches a downstream stage as one value per row.
+            VectorAssembler(inputCols=["x_missing", "one", "n_missing"], outputCol="constants"),
+        ]
+    )
+    outputs = [*CONSTANT_VALUED, "constants"]
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=outputs)
+    assert conf["parity"]["rows"] == 300
+    spark_rows = model.transform(frame).agg(F.min("x_present"), F.max("x_missing")).first()
+    assert spark_rows[0] is True and spark_rows[1] == 0.0
