@@ -25,8 +25,8 @@ Usage: ``python benchmarks/bench_serving.py [--models lr,rf,text] [--single-call
 [--serving-python /path/to/venv/bin/python] [--out FILE]``. The serving interpreter needs this package
 installed (``pip install --no-deps <checkout>``) and the same pandas major version (the held-out rows
 are pickled).
-Prints a markdown table and writes ``benchmarks/results/serving.json`` (the text model alone:
-``--models text --out benchmarks/results/serving_text.json``). Run it alone on the machine: it is timing.
+Prints a markdown table and writes ``benchmarks/results/serving.json`` (all three models in one run:
+each README ratio comes from one run). Run it alone on the machine: it is timing.
 """
 
 from __future__ import annotations
