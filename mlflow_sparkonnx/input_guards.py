@@ -299,11 +299,16 @@ class InputGuards:
         self.closed = closed
         self.ranges = ranges or {}
         self._numeric = []  # (column, low, high, bounded, nan rule, naive_bayes model type or None)
+        self._nan_refused = []  # columns whose only rule is "no NaN" (a VectorAssembler's default)
         self._vector = any(entry.get("vector") for entry in self.ranges.values())
         for column, entry in self.ranges.items():
             low, high = float(entry["low"]), float(entry["high"])
             bounded = not (low == -np.inf and high == np.inf)  # (-inf, inf) refuses no number
-            self._numeric.append((column, low, high, bounded, entry["nan"], entry.get("naive_bayes")))
+            naive_bayes = entry.get("naive_bayes")
+            if not bounded and naive_bayes is None and entry["nan"] == "error":
+                self._nan_refused.append(column)
+            else:
+                self._numeric.append((column, low, high, bounded, entry["nan"], naive_bayes))
         self._closed = [
             (column, frozenset(entry["labels"]), entry["handle_invalid"] == "error")
             for column, entry in closed.items()
@@ -314,6 +319,10 @@ class InputGuards:
         if self._vector:  # raw vector columns are checked element by element: the general path
             return rows_to_skip(frame, self.closed, self.ranges)
         n_rows = _row_count(frame)
+        if self._nan_refused:  # one NaN test for all of them, not one per column (~3 us each)
+            values = [np.asarray(frame[column], dtype="float64") for column in self._nan_refused]
+            if np.isnan(np.concatenate(values)).any():
+                return rows_to_skip(frame, self.closed, self.ranges)
         skip = None
         for column, low, high, bounded, nan_rule, naive_bayes in self._numeric:
             values = np.asarray(frame[column], dtype="float64")

@@ -130,7 +130,8 @@ def coerce_columns(frame: pd.DataFrame, columns: list[Column]) -> dict[str, np.n
             f"Expected a pandas DataFrame with columns {[c.name for c in columns]}, "
             f"got {type(frame).__name__}."
         )
-    missing = [c for c in columns if c.name not in frame.columns]
+    present = set(frame.columns)  # one hash set: Index.__contains__ costs ~1.5 us per column
+    missing = [c for c in columns if c.name not in present]
     if missing:
         described = ", ".join(f"'{c.name}' ({c.spark_type})" for c in missing)
         raise InvalidInputError(f"Missing input column(s): {described}.")
