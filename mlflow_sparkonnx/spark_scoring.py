@@ -19,7 +19,14 @@ StringIndexer on a numeric column an invalid value vs the label "NaN"; SQL on a 
 columns. So rows holding a null in a nullable numeric column that some other stage reads are
 scored by the native pipeline and the rest by the graph (a union of the two); a frame without
 such columns gets the plain ONNX plan. Finding those stages loads the native pipeline once per
-model on the driver.
+model on the driver; if it cannot be loaded, every row is scored by the graph and a row holding
+such a null fails the job instead (never a silently different result).
+
+NaN outputs stay NaN: pyspark's Arrow conversion of ``pandas_udf`` results reads NaN as null, so
+numbers cross as ``FloatingArray`` (NaN values, a mask for the rows a ``"skip"`` rule drops) and
+vectors that cross as lists carry a per-row flag that the JVM uses to turn the masked elements back
+into NaN. Outputs a SQLTransformer produces are the exception: its graph writes SQL nulls as NaN,
+so there NaN comes back as null (as Spark gives null; a genuine NaN from SQL then reads as null).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; it rejects tuple[...])
 
 import numpy as np
@@ -53,8 +61,18 @@ _WORKER_RUNTIMES: dict[tuple[str, str], Any] = {}
 _SHIPPED: set[tuple[str, str]] = set()
 _WORKER_LOADS: dict[str, int] = {}
 _WORKER_BATCHES: dict[str, int] = {}
-# On the driver: per model (graph and native sha256), the numeric inputs a null-sensitive stage reads.
-_NULL_SENSITIVE: dict[tuple[str, str | None], frozenset[str]] = {}
+
+
+@dataclass(frozen=True)
+class _StageAnalysis:
+    """What the driver reads from the native stage list; ``None`` where it could not be loaded."""
+
+    null_sensitive: frozenset[str] | None  # numeric inputs some stage reads for which null is not NaN
+    sql_outputs: frozenset[str] | None  # columns a SQLTransformer produces (None: unknown)
+
+
+# On the driver: per model (graph and native sha256), what the stage list says (see _StageAnalysis).
+_ANALYSES: dict[tuple[str, str | None], _StageAnalysis] = {}
 
 
 def transform(
@@ -327,27 +345,33 @@ def _transform_onnx(
     spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
 ) -> Any:
     """The graph's outputs; rows with a null it would read as NaN where Spark does not go to Spark."""
-    nulls = _null_rows(spark_df, local_path, conf, inputs)
-    if nulls is None:
-        return _score_with_graph(spark_df, local_path, conf, inputs, outputs)
-    condition, columns = nulls
-    _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", columns)
-    by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs)
+    nullable = _nullable_numeric(spark_df, inputs)
+    needs_sql = _has_sql(conf) and any(_is_double_output(c) for c in outputs)
+    analysis = _stage_analysis(spark_df.sparkSession, local_path, conf) if nullable or needs_sql else None
+    keep_nan = _keep_nan(outputs, analysis.sql_outputs if needs_sql and analysis else frozenset())
+    if not nullable:
+        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
+    assert analysis is not None
+    if analysis.null_sensitive is None:
+        # Which stages tell null from NaN is unknown: the graph scores every row, and a row that
+        # holds a null it would read as NaN fails the job instead of giving a different result.
+        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, nullable)
+    names = [name for name in nullable if name in analysis.null_sensitive]
+    if not names:
+        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
+    condition = _any_missing({name: nullable[name] for name in names})
+    _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", names)
+    by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs, keep_nan)
     by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs)
     return by_graph.unionByName(by_spark)
 
 
-def _null_rows(
-    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column]
-) -> tuple[Any, list[str]] | None:
-    """A condition true on rows holding a null that a null-sensitive stage reads, and those columns.
+def _nullable_numeric(spark_df: Any, inputs: list[Column]) -> dict[str, bool]:
+    """The numeric inputs that can hold a null, each with whether a NaN there is a null too.
 
-    None (nothing to split) when no such column can hold a null: then no stage list is loaded.
     A NaN in a float column given for an integral (or boolean) input is a null, as in the pyfunc.
     """
-    from pyspark.sql import functions as F
-
-    candidates = {}
+    nullable = {}
     for col in inputs:
         if not col.is_numeric:
             continue
@@ -357,27 +381,65 @@ def _null_rows(
             "double",
         )
         if field.nullable or nan_is_null:
-            candidates[col.name] = nan_is_null
-    if not candidates:
-        return None
-    sensitive = _null_sensitive_columns(spark_df.sparkSession, local_path, conf)
-    names = [name for name in candidates if name in sensitive]
-    if not names:
-        return None
+            nullable[col.name] = nan_is_null
+    return nullable
+
+
+def _missing(name: str, nan_is_null: bool) -> Any:
+    from pyspark.sql import functions as F
+
+    value = F.col(f"`{name}`")
+    return (value.isNull() | F.isnan(value)) if nan_is_null else value.isNull()
+
+
+def _any_missing(columns: dict[str, bool]) -> Any:
+    """A condition true on rows holding a null in one of ``columns`` (name → NaN is a null too)."""
     condition = None
-    for name in names:
-        value = F.col(f"`{name}`")
-        missing = (value.isNull() | F.isnan(value)) if candidates[name] else value.isNull()
+    for name, nan_is_null in columns.items():
+        missing = _missing(name, nan_is_null)
         condition = missing if condition is None else condition | missing
-    return condition, names
+    return condition
 
 
-def _null_sensitive_columns(spark: Any, local_path: str, conf: dict[str, Any]) -> frozenset[str]:
-    """The numeric inputs some stage reads for which a null is not a NaN (cached per model)."""
+def _has_sql(conf: dict[str, Any]) -> bool:
+    return any(name.rsplit(".", 1)[-1] == "SQLTransformer" for name in conf.get("stages") or [])
+
+
+def _is_double_output(col: Column) -> bool:
+    """Whether the output crosses as doubles (a number, or a vector of them)."""
+    return col.spark_type not in ("string", "array<string>")
+
+
+def _keep_nan(outputs: list[Column], sql_outputs: frozenset[str] | None) -> list[str]:
+    """The double outputs whose NaN must stay NaN: all but those a SQLTransformer produces
+    (``sql_outputs``; None when unknown: then none, as a NaN may stand for a SQL null)."""
+    if sql_outputs is None:
+        return []
+    return [c.name for c in outputs if _is_double_output(c) and c.name not in sql_outputs]
+
+
+def _stage_analysis(spark: Any, local_path: str, conf: dict[str, Any]) -> _StageAnalysis:
+    """The stage list's facts the ONNX path needs (cached per model; a failed load is not cached)."""
     key = (conf["onnx_model_sha256"], conf.get("native_model_sha256"))
-    cached = _NULL_SENSITIVE.get(key)
+    cached = _ANALYSES.get(key)
     if cached is not None:
         return cached
+    try:
+        stages = _native_pipeline(spark, local_path, conf).stages
+    except Exception as exc:  # any load failure: degrade to checked ONNX-only scoring
+        _logger.warning(
+            "Could not load the native pipeline to find the stages that tell null from NaN (%s: %s). "
+            "Every row is scored by ONNX; a row holding a null in a nullable numeric input fails the job, "
+            "and NaN outputs of a pipeline with a SQLTransformer come back as null.",
+            type(exc).__name__,
+            exc,
+        )
+        return _StageAnalysis(null_sensitive=None, sql_outputs=None)
+    _ANALYSES[key] = _analyse(stages, conf)
+    return _ANALYSES[key]
+
+
+def _analyse(stages: list[Any], conf: dict[str, Any]) -> _StageAnalysis:
     from pyspark.ml.feature import Binarizer, SQLTransformer, VectorAssembler
 
     from mlflow_sparkonnx.input_guards import with_internal_stages
@@ -385,26 +447,54 @@ def _null_sensitive_columns(spark: Any, local_path: str, conf: dict[str, Any]) -
 
     numeric = {c.name: c.spark_type for c in map(Column.from_dict, conf["inputs"]) if c.is_numeric}
     sensitive: set[str] = set()
-    for stage in with_internal_stages(_native_pipeline(spark, local_path, conf).stages):
+    sql_outputs: set[str] | None = set()
+    for stage in with_internal_stages(stages):
+        columns = stage_columns(stage)
+        if isinstance(stage, SQLTransformer):
+            if sql_outputs is not None and columns.inputs is not None:
+                sql_outputs.update(columns.outputs)
+            else:  # a statement that cannot be parsed: its outputs are unknown
+                sql_outputs = None
         if isinstance(stage, (VectorAssembler, Binarizer)):
             continue  # null and NaN give the same result in every handleInvalid mode
-        read = stage_columns(stage).inputs
-        if read is None:  # columns unknown: every numeric input may matter
+        if columns.inputs is None:  # columns unknown: every numeric input may matter
             sensitive.update(numeric)
             continue
-        for name in read:
+        for name in columns.inputs:
             if name not in numeric:
                 continue
             # The SQL graph reads NaN as null in integral and boolean columns, as Spark reads null.
             if not (isinstance(stage, SQLTransformer) and numeric[name] not in ("float", "double")):
                 sensitive.add(name)
-    _NULL_SENSITIVE[key] = frozenset(sensitive)
-    return _NULL_SENSITIVE[key]
+    return _StageAnalysis(
+        null_sensitive=frozenset(sensitive),
+        sql_outputs=None if sql_outputs is None else frozenset(sql_outputs),
+    )
+
+
+def _refusing_nulls(value: Any, name: str, nan_is_null: bool) -> Any:
+    """``value``, failing the job on a row where column ``name`` holds a null."""
+    from pyspark.sql import functions as F
+
+    what = "a null (NaN in a float column given for an integral one)" if nan_is_null else "a null"
+    message = (
+        f"Column '{name}' holds {what}, which the ONNX graph would read as NaN, and the native "
+        "pipeline that tells which stages treat null unlike NaN could not be loaded (see the driver's "
+        "log). Impute the column, or score with runtime='spark'."
+    )
+    return F.when(_missing(name, nan_is_null), F.raise_error(F.lit(message))).otherwise(value)
 
 
 def _score_with_graph(
-    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+    spark_df: Any,
+    local_path: str,
+    conf: dict[str, Any],
+    inputs: list[Column],
+    outputs: list[Column],
+    keep_nan: list[str],
+    refuse_nulls: dict[str, bool] | None = None,
 ) -> Any:
+    """The graph's outputs appended; NaN stays NaN in ``keep_nan``; ``refuse_nulls``: see _refusing_nulls."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql.functions import pandas_udf
 
@@ -423,8 +513,9 @@ def _score_with_graph(
         "closed_categories": conf.get("closed_categories") or {},
         "numeric_guards": conf.get("numeric_guards") or {},
         "split": _fixed_widths(onnx_path, conf["onnx_outputs"], outputs),
+        "keep_nan": keep_nan,
     }
-    result_type = ", ".join(_result_fields(outputs, spec["split"]))
+    result_type = ", ".join(_result_fields(outputs, spec["split"], keep_nan))
 
     @pandas_udf(f"struct<{result_type}>")  # type: ignore[call-overload]
     def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:  # noqa: UP006
@@ -435,11 +526,13 @@ def _score_with_graph(
         value = spark_df[col.name]
         if col.spark_type == "vector" and spark_df.schema[col.name].dataType.typeName() != "array":
             value = vector_to_array(value, "float64")
+        if refuse_nulls and col.name in refuse_nulls:
+            value = _refusing_nulls(value, col.name, refuse_nulls[col.name])
         args.append(value)
     scored = spark_df.withColumn(_SCORED, score(*args))
     return scored.select(
         *[spark_df[name] for name in spark_df.columns],
-        *[_scored_column(c, spec["split"].get(c.name)) for c in outputs],
+        *[_scored_column(c, spec["split"].get(c.name), c.name in keep_nan) for c in outputs],
     )
 
 
@@ -467,7 +560,7 @@ def _fixed_widths(onnx_path: str, onnx_outputs: dict[str, str], outputs: list[Co
     return widths
 
 
-def _result_fields(outputs: list[Column], split: dict[str, int]) -> list[str]:
+def _result_fields(outputs: list[Column], split: dict[str, int], keep_nan: list[str]) -> list[str]:
     fields = []
     for col in outputs:
         if col.name in split:
@@ -475,14 +568,28 @@ def _result_fields(outputs: list[Column], split: dict[str, int]) -> list[str]:
             fields.append(f"`{col.name}#null`: boolean")
         else:
             fields.append(f"`{col.name}`: {_output_type(col)}")
+            if _crosses_as_list(col) and col.name in keep_nan:
+                fields.append(f"`{col.name}#nan`: boolean")
     return fields
 
 
-def _scored_column(col: Column, width: int | None) -> Any:
+def _crosses_as_list(col: Column) -> bool:
+    """A vector output sent as a list per row (one not split into element columns)."""
+    return not col.is_numeric and _is_double_output(col)
+
+
+def _scored_column(col: Column, width: int | None, keep_nan: bool) -> Any:
     from pyspark.sql import functions as F
 
     if width is None:
-        return F.col(f"{_SCORED}.`{col.name}`").alias(col.name)
+        value = F.col(f"{_SCORED}.`{col.name}`")
+        if keep_nan and _crosses_as_list(col):
+            # Arrow read the row's NaN elements as nulls (a vector output holds no real null):
+            # rows flagged as holding a NaN get them back; the others pay only the flag.
+            has_nan = F.col(f"{_SCORED}.`{col.name}#nan`")
+            restored = F.transform(value, lambda x: F.coalesce(x, F.lit(math.nan)))
+            value = F.when(has_nan, restored).otherwise(value)
+        return value.alias(col.name)
     elements = F.array(*[F.col(f"{_SCORED}.`{col.name}#{i}`") for i in range(width)])
     is_null = F.col(f"{_SCORED}.`{col.name}#null`")
     return F.when(is_null, F.lit(None).cast("array<double>")).otherwise(elements).alias(col.name)
@@ -521,19 +628,21 @@ def score_batches(batches: Any, spec: dict[str, Any]) -> Any:
                 f"{exc.message} (the row counts from the start of an Arrow batch)"
             ) from None
         selected = [c for c in outputs if c.name in spec["selected"]]
+        split, keep_nan = spec["split"], spec.get("keep_nan", [])
         if skip.any():
-            kept = _score_split(runtime, frame[~skip].reset_index(drop=True), selected, spec["split"])
-            scored = _spread(kept, skip, selected, spec["split"])
+            kept = _score_split(runtime, frame[~skip].reset_index(drop=True), selected, split, keep_nan)
+            scored = _spread(kept, skip, selected, split)
         else:
-            scored = _score_split(runtime, frame, selected, spec["split"])
+            scored = _score_split(runtime, frame, selected, split, keep_nan)
         _WORKER_BATCHES[spec["sha256"]] = _WORKER_BATCHES.get(spec["sha256"], 0) + 1
-        yield scored
+        yield _result_frame(scored, np.asarray(skip, dtype=bool), selected, split, keep_nan)
 
 
 def _score_split(
-    runtime: Any, frame: pd.DataFrame, selected: list[Column], split: dict[str, int]
-) -> pd.DataFrame:
-    """Score ``frame``; the ``split`` vectors come back as one column per element plus a null flag."""
+    runtime: Any, frame: pd.DataFrame, selected: list[Column], split: dict[str, int], keep_nan: list[str]
+) -> dict[str, np.ndarray]:
+    """Score ``frame``; the ``split`` vectors come back as one column per element plus a null flag,
+    the other vectors in ``keep_nan`` with a flag telling the rows that hold a NaN."""
     from mlflow_sparkonnx.runtimes.base import format_outputs
 
     n_rows = len(frame)
@@ -548,34 +657,80 @@ def _score_split(
             for i in range(width):
                 data[f"{col.name}#{i}"] = values[:, i]
             data[f"{col.name}#null"] = np.zeros(n_rows, dtype=bool)
-        else:  # formatted per run: padded widths may differ between runs
-            formatted = [
-                format_outputs({col.name: raw[col.name]}, [col], rows)[col.name] for rows, raw in chunks
-            ]
-            if not formatted:
-                formatted = [format_outputs({col.name: []}, [col], 0)[col.name]]
-            data[col.name] = np.concatenate([f.to_numpy() for f in formatted])
-    return pd.DataFrame(data)
+            continue
+        # formatted per run: padded widths may differ between runs
+        formatted = [format_outputs({col.name: raw[col.name]}, [col], rows)[col.name] for rows, raw in chunks]
+        if not formatted:
+            formatted = [format_outputs({col.name: []}, [col], 0)[col.name]]
+        data[col.name] = np.concatenate([f.to_numpy() for f in formatted])
+        if _crosses_as_list(col) and col.name in keep_nan:
+            flags = [_rows_with_nan(raw[col.name], rows) for rows, raw in chunks]
+            data[f"{col.name}#nan"] = np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
+    return data
 
 
-def _spread(kept: pd.DataFrame, skip: Any, selected: list[Column], split: dict[str, int]) -> pd.DataFrame:
+def _rows_with_nan(values: Any, n_rows: int) -> np.ndarray:
+    """Per row of a raw vector output: whether it holds a NaN element."""
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        return np.isnan(values.astype("float64", copy=False)).any(axis=1)
+    flags = np.zeros(n_rows, dtype=bool)
+    for i, row in enumerate(values):
+        if row is not None:
+            flags[i] = bool(np.isnan(np.asarray(row, dtype="float64")).any())
+    return flags
+
+
+def _spread(
+    kept: dict[str, np.ndarray], skip: Any, selected: list[Column], split: dict[str, int]
+) -> dict[str, np.ndarray]:
     """``kept`` (one row per False in ``skip``) spread over every row; skipped rows are null."""
     from mlflow_sparkonnx.runtimes.base import null_rows_where
 
     whole = [c for c in selected if c.name not in split]
-    spread = null_rows_where(kept[[c.name for c in whole]], skip, whole) if whole else pd.DataFrame()
+    if whole:
+        spread = null_rows_where(pd.DataFrame({c.name: kept[c.name] for c in whole}), skip, whole)
     skip = np.asarray(skip, dtype=bool)
     positions = np.flatnonzero(~skip)
     data = {}
     for col in selected:
         if col.name not in split:
             data[col.name] = spread[col.name].to_numpy()
+            if f"{col.name}#nan" in kept:
+                flags = np.zeros(len(skip), dtype=bool)
+                flags[positions] = kept[f"{col.name}#nan"]
+                data[f"{col.name}#nan"] = flags
             continue
         for i in range(split[col.name]):
             values = np.full(len(skip), np.nan)
-            values[positions] = kept[f"{col.name}#{i}"].to_numpy()
+            values[positions] = kept[f"{col.name}#{i}"]
             data[f"{col.name}#{i}"] = values
         data[f"{col.name}#null"] = skip.copy()
+    return data
+
+
+def _result_frame(
+    data: dict[str, np.ndarray],
+    skip: np.ndarray,
+    selected: list[Column],
+    split: dict[str, int],
+    keep_nan: list[str],
+) -> pd.DataFrame:
+    """The UDF's batch; the ``keep_nan`` doubles as ``FloatingArray``, so that Arrow keeps NaN as NaN.
+
+    pyspark converts a float64 column with its ``isnull()`` mask, which reads NaN as null; an
+    extension array converts through its own mask instead (the rows ``skip`` drops stay null).
+    """
+    no_mask = np.zeros(len(skip), dtype=bool)
+    for col in selected:
+        if col.name not in keep_nan:
+            continue
+        if col.name in split:  # a null row is flagged by #null: the elements need no mask
+            for i in range(split[col.name]):
+                name = f"{col.name}#{i}"
+                values = np.ascontiguousarray(data[name], dtype="float64")  # a column of a 2-D block
+                data[name] = pd.arrays.FloatingArray(values, no_mask)
+        elif col.is_numeric:
+            data[col.name] = pd.arrays.FloatingArray(np.asarray(data[col.name], dtype="float64"), skip)
     return pd.DataFrame(data)
 
 
