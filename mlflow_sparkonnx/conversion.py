@@ -23,7 +23,13 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
-from mlflow_sparkonnx.input_guards import closed_categories, find_violations, numeric_guards
+from mlflow_sparkonnx.input_guards import (
+    closed_categories,
+    find_violations,
+    null_sensitive_inputs,
+    nulls_refused_by_onnx,
+    numeric_guards,
+)
 from mlflow_sparkonnx.runtimes.onnx_runtime import OnnxRuntime
 from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime
 from mlflow_sparkonnx.schema import (
@@ -68,6 +74,7 @@ class Analysis:
     onnx_predictions: pd.DataFrame | None = field(default=None, repr=False)
     closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
     numeric_guards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    null_sensitive_inputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def default_runtime(self) -> str:
@@ -154,7 +161,10 @@ def analyse(
     coerced = coerce_inputs(frame, inputs)
     closed = closed_categories(kept, inputs)
     ranges = numeric_guards(kept, inputs)
-    unseen = _rows_spark_refuses_or_drops(coerced, closed, ranges)
+    null_sensitive = null_sensitive_inputs(kept, inputs)
+    unseen = _rows_spark_refuses_or_drops(coerced, closed, ranges) | _nulls_onnx_refuses(
+        coerced, inputs, null_sensitive
+    )
     if unseen.any():
         _logger.info(
             "%d input_example rows hold values a stage refuses or drops (unseen categories, values "
@@ -179,6 +189,7 @@ def analyse(
         predictions=spark_result,
         closed_categories=closed,
         numeric_guards=ranges,
+        null_sensitive_inputs=null_sensitive,
     )
     if onnx is False:
         return analysis
@@ -273,6 +284,14 @@ def _rows_spark_refuses_or_drops(frame: pd.DataFrame, closed: dict[str, Any], ra
     for _, mask, _ in refused:
         skip = skip | mask
     return skip
+
+
+def _nulls_onnx_refuses(frame: pd.DataFrame, inputs: list[Column], null_sensitive: dict[str, str]) -> Any:
+    """Rows holding a null (NaN) in an integral or boolean column whose null a stage tells from NaN."""
+    refused = np.zeros(len(frame), dtype=bool)
+    for column in nulls_refused_by_onnx(inputs, null_sensitive):
+        refused |= np.isnan(frame[column].to_numpy(dtype="float64"))
+    return refused
 
 
 def _output_columns(

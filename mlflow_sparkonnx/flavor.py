@@ -258,6 +258,7 @@ def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
         "inputs": [c.to_dict() for c in analysis.inputs],
         "closed_categories": analysis.closed_categories,
         "numeric_guards": analysis.numeric_guards,
+        "null_sensitive_inputs": analysis.null_sensitive_inputs,
         "outputs": [c.to_dict() for c in analysis.outputs],
         "onnx_outputs": analysis.graph.output_names if verified else None,
         "onnx_batch_rows": onnx_batch_rows(analysis.pipeline.stages),

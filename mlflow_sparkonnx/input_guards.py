@@ -170,6 +170,54 @@ def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[st
     }
 
 
+def null_sensitive_inputs(stages: list[Any], inputs: list[Column]) -> dict[str, str]:
+    """``{column: reader}``: numeric inputs some stage reads for which a null is not a NaN.
+
+    A null in a numeric column reaches an ONNX graph as NaN (pandas has one missing value for
+    floats), and Spark 4.3 tells them apart in most stages (a Bucketizer with ``keep`` gives null
+    for null but its extra bucket for NaN; FeatureHasher, Interaction, OneHotEncoder, a numeric
+    StringIndexer and SQL on a double column differ too). Not listed: columns read only by a
+    VectorAssembler or a Binarizer (null and NaN give the same result in every mode) or a Bucketizer
+    with ``skip`` or ``error`` (both dropped; both refused by ``numeric_guards``), and integral or
+    boolean columns a SQLTransformer reads (its graph reads NaN there as null, as Spark does).
+    ``reader`` names the first stage that tells them apart; a stage whose columns cannot be read
+    counts as reading every numeric input.
+    """
+    from pyspark.ml.feature import Binarizer, Bucketizer, SQLTransformer, VectorAssembler
+
+    from mlflow_sparkonnx.stages import stage_columns
+
+    numeric = {c.name: c.spark_type for c in inputs if c.is_numeric}
+    sensitive: dict[str, str] = {}
+    for stage in with_internal_stages(stages):
+        if isinstance(stage, (VectorAssembler, Binarizer)):
+            continue
+        if isinstance(stage, Bucketizer) and stage.getHandleInvalid() != "keep":
+            continue  # skip drops both; error: numeric_guards refuses both in either runtime
+        reader = f"{type(stage).__name__} ({stage.uid})"
+        read = stage_columns(stage).inputs
+        for name in numeric if read is None else read:
+            if name not in numeric or name in sensitive:
+                continue
+            if isinstance(stage, SQLTransformer) and numeric[name] not in ("float", "double"):
+                continue
+            sensitive[name] = reader
+    return sensitive
+
+
+def nulls_refused_by_onnx(inputs: list[Column], null_sensitive: dict[str, str]) -> dict[str, str]:
+    """The integral and boolean columns of ``null_sensitive``: there a NaN means null (both runtimes
+    read it so), which the ONNX runtime cannot score as Spark does. Float columns hold NaN as NaN."""
+    from mlflow_sparkonnx.schema import INTEGRAL_TYPES
+
+    kinds = {c.name: c.spark_type for c in inputs}
+    return {
+        column: reader
+        for column, reader in null_sensitive.items()
+        if kinds.get(column) in INTEGRAL_TYPES or kinds.get(column) == "boolean"
+    }
+
+
 def _safe_for(producer: Any, model_type: str) -> bool:
     """Whether every value ``producer`` writes is one a NaiveBayes of ``model_type`` accepts.
 
@@ -295,9 +343,17 @@ class InputGuards:
     which names the column, row and value.
     """
 
-    def __init__(self, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        closed: dict[str, dict[str, Any]],
+        ranges: dict[str, dict[str, Any]] | None = None,
+        nulls_refused: dict[str, str] | None = None,
+    ):
         self.closed = closed
         self.ranges = ranges or {}
+        #: Integral columns whose null (NaN here) a stage reads differently from a NaN: the ONNX
+        #: runtime cannot tell them apart, so it refuses them (``null_sensitive_inputs``).
+        self.nulls_refused = nulls_refused or {}
         self._numeric = []  # (column, low, high, bounded, nan rule, naive_bayes model type or None)
         self._nan_refused = []  # columns whose only rule is "no NaN" (a VectorAssembler's default)
         self._vector = any(entry.get("vector") for entry in self.ranges.values())
@@ -316,6 +372,14 @@ class InputGuards:
 
     def rows_to_skip(self, frame: Columns) -> np.ndarray:
         """A boolean mask of rows whose outputs are null; raises ``InvalidInputError`` for refused rows."""
+        for column, reader in self.nulls_refused.items():
+            missing = np.isnan(np.asarray(frame[column], dtype="float64"))
+            if missing.any():
+                raise InvalidInputError(
+                    f"Column '{column}' row {int(np.flatnonzero(missing)[0])} holds a null, which "
+                    f"{reader} reads differently from NaN; the ONNX graph sees NaN and cannot tell "
+                    "them apart. Fill the nulls, or score with runtime='spark'."
+                )
         if self._vector:  # raw vector columns are checked element by element: the general path
             return rows_to_skip(frame, self.closed, self.ranges)
         n_rows = _row_count(frame)

@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
-from mlflow_sparkonnx.input_guards import InputGuards
+from mlflow_sparkonnx.input_guards import InputGuards, nulls_refused_by_onnx
 from mlflow_sparkonnx.runtimes.base import null_rows_where
 from mlflow_sparkonnx.schema import Column, coerce_columns, unseen_category_error
 
@@ -61,7 +61,12 @@ class SparkOnnxModel:
         self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
-        self._guards = InputGuards(conf.get("closed_categories") or {}, conf.get("numeric_guards") or {})
+        null_sensitive = conf.get("null_sensitive_inputs") or {}  # older models lack it
+        self._guards = InputGuards(
+            conf.get("closed_categories") or {},
+            conf.get("numeric_guards") or {},
+            nulls_refused_by_onnx(self.inputs, null_sensitive) if self.runtime == "onnx" else None,
+        )
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:

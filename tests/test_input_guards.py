@@ -454,3 +454,46 @@ def test_transform_refuses_a_negative_naive_bayes_feature_naming_the_column(spar
     ) as caught:
         transform(spark.createDataFrame(frame), paths["multinomial"], runtime=runtime).collect()
     assert "Naive Bayes requires" not in str(caught.value)  # Spark's own words
+
+
+def test_a_null_integral_input_a_keep_bucketizer_reads_is_refused_by_onnx_scored_by_spark(spark, tmp_path):
+    # Spark gives a null int a null bucket and NaN the extra bucket; an integral column's NaN means
+    # null here (both runtimes read it so), and the graph would put it in the extra bucket.
+    from pyspark.ml.feature import Bucketizer
+
+    from mlflow_sparkonnx.exceptions import InvalidInputError
+
+    n = 300
+    rows = [(k % 41 - 20, None if k % 17 == 0 else k % 7, k / 10) for k in range(n)]
+    rows[5] = (None, 3, 0.5)  # a null i in the example: left out of the parity rows
+    frame = spark.createDataFrame(rows, "i bigint, k bigint, x double")
+    stages = [
+        Bucketizer(
+            inputCol="i", outputCol="ib", splits=[-math.inf, -10, 0, 10, math.inf], handleInvalid="keep"
+        ),
+        VectorAssembler(inputCols=["k", "x"], outputCol="v", handleInvalid="keep"),  # null k = NaN k
+    ]
+    model = Pipeline(stages=stages).fit(frame)
+    path = str(tmp_path / "model")
+    mlflow_sparkonnx.save_model(model, path, input_example=frame, output_cols=["ib", "v"], onnx="require")
+    conf = _flavor(path)
+    assert conf["null_sensitive_inputs"] == {"i": f"Bucketizer ({stages[0].uid})"}
+
+    score = pd.DataFrame(
+        {"i": [-15.0, 3.0, math.nan, 12.0], "k": [1.0, math.nan, 2.0, 3.0], "x": [0.1, 0.2, 0.3, 0.4]}
+    )
+    onnx = mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"}).get_raw_model()
+    with pytest.raises(
+        InvalidInputError, match=r"Column 'i' row 2 holds a null, which Bucketizer .* runtime='spark'"
+    ):
+        onnx.predict(score)
+    by_spark = (
+        mlflow.pyfunc.load_model(path, model_config={"runtime": "spark"}).get_raw_model().predict(score)
+    )
+    assert math.isnan(by_spark["ib"][2])  # Spark's null bucket, not the extra bucket 4.0
+    kept = score.drop(index=2).reset_index(drop=True)
+    by_onnx = onnx.predict(kept)  # a null k (read only by the VectorAssembler) is scored by both
+    expected = by_spark.drop(index=2).reset_index(drop=True)
+    assert list(by_onnx["ib"]) == list(expected["ib"]) == [0.0, 2.0, 3.0]
+    assert math.isnan(by_onnx["v"][1][0]) and math.isnan(expected["v"][1][0])
+    assert [v[1] for v in by_onnx["v"]] == [v[1] for v in expected["v"]]
