@@ -347,22 +347,38 @@ def _transform_onnx(
     """The graph's outputs; rows with a null it would read as NaN where Spark does not go to Spark."""
     nullable = _nullable_numeric(spark_df, inputs)
     needs_sql = _has_sql(conf) and any(_is_double_output(c) for c in outputs)
-    analysis = _stage_analysis(spark_df.sparkSession, local_path, conf) if nullable or needs_sql else None
+    recorded = conf.get("null_sensitive_inputs")  # save_model records it; older models lack it
+    needs_stages = needs_sql or (bool(nullable) and recorded is None)
+    analysis = _stage_analysis(spark_df.sparkSession, local_path, conf) if needs_stages else None
     keep_nan = _keep_nan(outputs, analysis.sql_outputs if needs_sql and analysis else frozenset())
     if not nullable:
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
-    assert analysis is not None
-    if analysis.null_sensitive is None:
+    if recorded is not None:
+        sensitive: frozenset[str] | None = frozenset(recorded)
+    else:
+        sensitive = analysis.null_sensitive if analysis else None
+    if sensitive is None:
         # Which stages tell null from NaN is unknown: the graph scores every row, and a row that
         # holds a null it would read as NaN fails the job instead of giving a different result.
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, nullable)
-    names = [name for name in nullable if name in analysis.null_sensitive]
+    names = [name for name in nullable if name in sensitive]
     if not names:
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
-    condition = _any_missing({name: nullable[name] for name in names})
+    sensitive_nullable = {name: nullable[name] for name in names}
+    condition = _any_missing(sensitive_nullable)
+    try:
+        by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs)
+    except Exception as exc:  # the native pipeline cannot be loaded: refuse those nulls instead
+        _logger.warning(
+            "Could not load the native pipeline to score rows with a null in %s (%s: %s). Every row is "
+            "scored by ONNX; a row holding such a null fails the job.",
+            names,
+            type(exc).__name__,
+            exc,
+        )
+        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, sensitive_nullable)
     _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", names)
     by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs, keep_nan)
-    by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs)
     return by_graph.unionByName(by_spark)
 
 
@@ -440,34 +456,22 @@ def _stage_analysis(spark: Any, local_path: str, conf: dict[str, Any]) -> _Stage
 
 
 def _analyse(stages: list[Any], conf: dict[str, Any]) -> _StageAnalysis:
-    from pyspark.ml.feature import Binarizer, SQLTransformer, VectorAssembler
+    from pyspark.ml.feature import SQLTransformer
 
-    from mlflow_sparkonnx.input_guards import with_internal_stages
+    from mlflow_sparkonnx.input_guards import null_sensitive_inputs, with_internal_stages
     from mlflow_sparkonnx.stages import stage_columns
 
-    numeric = {c.name: c.spark_type for c in map(Column.from_dict, conf["inputs"]) if c.is_numeric}
-    sensitive: set[str] = set()
     sql_outputs: set[str] | None = set()
     for stage in with_internal_stages(stages):
-        columns = stage_columns(stage)
         if isinstance(stage, SQLTransformer):
+            columns = stage_columns(stage)
             if sql_outputs is not None and columns.inputs is not None:
                 sql_outputs.update(columns.outputs)
             else:  # a statement that cannot be parsed: its outputs are unknown
                 sql_outputs = None
-        if isinstance(stage, (VectorAssembler, Binarizer)):
-            continue  # null and NaN give the same result in every handleInvalid mode
-        if columns.inputs is None:  # columns unknown: every numeric input may matter
-            sensitive.update(numeric)
-            continue
-        for name in columns.inputs:
-            if name not in numeric:
-                continue
-            # The SQL graph reads NaN as null in integral and boolean columns, as Spark reads null.
-            if not (isinstance(stage, SQLTransformer) and numeric[name] not in ("float", "double")):
-                sensitive.add(name)
+    inputs = [Column.from_dict(c) for c in conf["inputs"]]
     return _StageAnalysis(
-        null_sensitive=frozenset(sensitive),
+        null_sensitive=frozenset(null_sensitive_inputs(stages, inputs)),
         sql_outputs=None if sql_outputs is None else frozenset(sql_outputs),
     )
 

@@ -309,3 +309,32 @@ def test_an_unloadable_native_pipeline_scores_with_the_graph_and_refuses_nulls(
     null_x = frame.filter(F.col("i").isNotNull())
     with pytest.raises(Exception, match="Column 'x' holds a null, which the ONNX graph would read as NaN"):
         transform(null_x, str(damaged), runtime="onnx").collect()
+
+
+def test_a_model_without_recorded_null_sensitive_inputs_reads_them_from_its_stages(
+    spark, frame, hashing_model, tmp_path, monkeypatch, caplog
+):
+    """save_model records ``null_sensitive_inputs``; a model saved before that finds them from its stage
+    list (loading the native pipeline) and routes the same rows."""
+    import shutil
+
+    import yaml
+
+    from mlflow_sparkonnx import spark_scoring
+
+    fitted, path = hashing_model
+    recorded = yaml.safe_load(open(f"{path}/MLmodel"))["flavors"]["sparkonnx"]["null_sensitive_inputs"]
+    assert recorded.keys() == {"i", "x"}  # Bucketizer(keep) on i, FeatureHasher on x
+    older = tmp_path / "older"
+    shutil.copytree(path, older)
+    mlmodel = yaml.safe_load((older / "MLmodel").read_text())
+    del mlmodel["flavors"]["sparkonnx"]["null_sensitive_inputs"]
+    (older / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    monkeypatch.setattr(spark_scoring, "_ANALYSES", {})
+    outputs = ["i_bucket", "hashed"]
+    with caplog.at_level(logging.INFO, logger="mlflow_sparkonnx.spark_scoring"):
+        scored = transform(frame, str(older), runtime="onnx")
+    routed = [r.getMessage() for r in caplog.records if "are scored by the native pipeline" in r.getMessage()]
+    assert len(routed) == 1 and "'x'" in routed[0] and "'i'" in routed[0]
+    assert "Union" in _plan(scored)
+    assert _rows(scored, outputs) == _rows(fitted.transform(frame), outputs)
