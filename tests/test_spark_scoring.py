@@ -98,7 +98,7 @@ def _worker_reports(spark, sha256: str) -> pd.DataFrame:
     """Each Python worker's counters for this graph, read in the workers themselves."""
 
     def report(batches):
-        from mlflow_sparkonnx.spark_scoring import worker_counters
+        from mlflow_sparkonnx.spark_worker import worker_counters
 
         for _ in batches:
             pass
