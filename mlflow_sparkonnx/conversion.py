@@ -162,17 +162,16 @@ def analyse(
     closed = closed_categories(kept, inputs)
     ranges = numeric_guards(kept, inputs)
     null_sensitive = null_sensitive_inputs(kept, inputs)
-    unseen = _rows_spark_refuses_or_drops(coerced, closed, ranges) | _nulls_onnx_refuses(
-        coerced, inputs, null_sensitive
-    )
-    if unseen.any():
+    left_out = _rows_left_out(coerced, closed, ranges, nulls_refused_by_onnx(inputs, null_sensitive, ranges))
+    if left_out.any():
         _logger.info(
             "%d input_example rows hold values a stage refuses or drops (unseen categories, values "
-            "outside Bucketizer splits); they are left out of the parity rows.",
-            int(unseen.sum()),
+            "outside Bucketizer splits, nulls the ONNX runtime refuses); they are left out of the "
+            "parity rows.",
+            int(left_out.sum()),
         )
-        coerced = coerced[~unseen].reset_index(drop=True)
-        frame = frame[~unseen].reset_index(drop=True)
+        coerced = coerced[~left_out].reset_index(drop=True)
+        frame = frame[~left_out].reset_index(drop=True)
     outputs = _output_columns(pruned, coerced, inputs, chosen_outputs, spark)
     spark_runtime = SparkRuntime(pruned, inputs, outputs, spark)
     spark_result = spark_runtime.predict(coerced)
@@ -279,19 +278,16 @@ def _graph_row_widths(model: Any) -> list[int]:
     return widths
 
 
-def _rows_spark_refuses_or_drops(frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any]) -> Any:
-    refused, skip = find_violations(frame, closed, ranges)
+def _rows_left_out(
+    frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any], nulls_refused: dict[str, str]
+) -> Any:
+    """Rows a stage refuses or drops, and rows holding a null the ONNX runtime refuses."""
+    refused, left_out = find_violations(frame, closed, ranges)
     for _, mask, _ in refused:
-        skip = skip | mask
-    return skip
-
-
-def _nulls_onnx_refuses(frame: pd.DataFrame, inputs: list[Column], null_sensitive: dict[str, str]) -> Any:
-    """Rows holding a null (NaN) in an integral or boolean column whose null a stage tells from NaN."""
-    refused = np.zeros(len(frame), dtype=bool)
-    for column in nulls_refused_by_onnx(inputs, null_sensitive):
-        refused |= np.isnan(frame[column].to_numpy(dtype="float64"))
-    return refused
+        left_out = left_out | mask
+    for column in nulls_refused:
+        left_out = left_out | np.isnan(frame[column].to_numpy(dtype="float64"))
+    return left_out
 
 
 def _output_columns(

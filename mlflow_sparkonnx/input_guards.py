@@ -13,6 +13,9 @@ at save time for the raw input columns it reads, and checked on every call:
   earlier transforming stage (a scaler, say) makes them, the raw values cannot tell; that is
   logged at save time, and such rows get NaN outputs from the graph (never a label) while Spark
   raises.
+- for the ONNX runtime only: a null (NaN) in an integral or boolean column that a stage reads
+  differently from NaN (``null_sensitive_inputs``: a Bucketizer with ``keep``, FeatureHasher, ...),
+  which the graph would score as NaN; the Spark runtime scores it as Spark does.
 ``error`` (and out-of-range values): the call fails with ``InvalidInputError`` naming the column,
 the row and the value. ``skip``: Spark would drop the row; here its outputs are null (the row is
 kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
@@ -205,16 +208,21 @@ def null_sensitive_inputs(stages: list[Any], inputs: list[Column]) -> dict[str, 
     return sensitive
 
 
-def nulls_refused_by_onnx(inputs: list[Column], null_sensitive: dict[str, str]) -> dict[str, str]:
+def nulls_refused_by_onnx(
+    inputs: list[Column], null_sensitive: dict[str, str], ranges: dict[str, dict[str, Any]]
+) -> dict[str, str]:
     """The integral and boolean columns of ``null_sensitive``: there a NaN means null (both runtimes
-    read it so), which the ONNX runtime cannot score as Spark does. Float columns hold NaN as NaN."""
+    read it so), which the ONNX runtime cannot score as Spark does. Float columns hold NaN as NaN.
+    Left out: columns whose NaN ``ranges`` (``numeric_guards``) already refuses or skips, as Spark
+    refuses or drops such a row before the stage that would tell null from NaN matters."""
     from mlflow_sparkonnx.schema import INTEGRAL_TYPES
 
     kinds = {c.name: c.spark_type for c in inputs}
     return {
         column: reader
         for column, reader in null_sensitive.items()
-        if kinds.get(column) in INTEGRAL_TYPES or kinds.get(column) == "boolean"
+        if (kinds.get(column) in INTEGRAL_TYPES or kinds.get(column) == "boolean")
+        and ranges.get(column, {}).get("nan", "keep") == "keep"
     }
 
 
@@ -337,7 +345,8 @@ def rows_to_skip(
 class InputGuards:
     """A model's recorded refusal rules, prepared once at load time and checked on every call.
 
-    ``rows_to_skip`` answers exactly as the function of that name: it first checks the columns
+    ``rows_to_skip`` answers as the function of that name (plus, for the ONNX runtime, the
+    ``nulls_refused`` rule, which that function does not know): it first checks the columns
     with the rules precomputed (label sets built once, no range test on unbounded columns, no
     message text); only when a column breaks a rule does it hand over to ``find_violations``,
     which names the column, row and value.
@@ -351,8 +360,8 @@ class InputGuards:
     ):
         self.closed = closed
         self.ranges = ranges or {}
-        #: Integral columns whose null (NaN here) a stage reads differently from a NaN: the ONNX
-        #: runtime cannot tell them apart, so it refuses them (``null_sensitive_inputs``).
+        #: Integral or boolean columns whose null (NaN here) a stage reads differently from a NaN:
+        #: the ONNX runtime cannot tell them apart, so it refuses them (``nulls_refused_by_onnx``).
         self.nulls_refused = nulls_refused or {}
         self._numeric = []  # (column, low, high, bounded, nan rule, naive_bayes model type or None)
         self._nan_refused = []  # columns whose only rule is "no NaN" (a VectorAssembler's default)

@@ -61,12 +61,12 @@ class SparkOnnxModel:
         self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
         self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
         self.runtime = choose_runtime(conf, model_config)
+        closed, ranges = conf.get("closed_categories") or {}, conf.get("numeric_guards") or {}
         null_sensitive = conf.get("null_sensitive_inputs") or {}  # older models lack it
-        self._guards = InputGuards(
-            conf.get("closed_categories") or {},
-            conf.get("numeric_guards") or {},
-            nulls_refused_by_onnx(self.inputs, null_sensitive) if self.runtime == "onnx" else None,
+        nulls_refused = (
+            nulls_refused_by_onnx(self.inputs, null_sensitive, ranges) if self.runtime == "onnx" else None
         )
+        self._guards = InputGuards(closed, ranges, nulls_refused)
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:

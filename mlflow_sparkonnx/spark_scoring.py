@@ -181,11 +181,18 @@ def _output_type(col: Column) -> str:
 
 
 def _transform_native(
-    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+    spark_df: Any,
+    local_path: str,
+    conf: dict[str, Any],
+    inputs: list[Column],
+    outputs: list[Column],
+    pipeline: Any = None,
 ) -> Any:
+    """The native pipeline's outputs (``pipeline``: already loaded by the caller, or loaded here)."""
     from pyspark.sql import functions as F
 
-    pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
+    if pipeline is None:
+        pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
     given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
     feed = [_guarded(c, given[c.name], conf).alias(c.name) for c in inputs]
     if _drops_rows(pipeline):
@@ -361,7 +368,7 @@ def _transform_onnx(
     sensitive_nullable = {name: nullable[name] for name in names}
     condition = _any_missing(sensitive_nullable)
     try:
-        by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs)
+        pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
     except Exception as exc:  # the native pipeline cannot be loaded: refuse those nulls instead
         _logger.warning(
             "Could not load the native pipeline to score rows with a null in %s (%s: %s). Every row is "
@@ -372,6 +379,7 @@ def _transform_onnx(
         )
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, sensitive_nullable)
     _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", names)
+    by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs, pipeline)
     by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs, keep_nan)
     return by_graph.unionByName(by_spark)
 

@@ -497,3 +497,26 @@ def test_a_null_integral_input_a_keep_bucketizer_reads_is_refused_by_onnx_scored
     assert list(by_onnx["ib"]) == list(expected["ib"]) == [0.0, 2.0, 3.0]
     assert math.isnan(by_onnx["v"][1][0]) and math.isnan(expected["v"][1][0])
     assert [v[1] for v in by_onnx["v"]] == [v[1] for v in expected["v"]]
+
+
+def test_a_null_that_a_skip_rule_drops_first_gets_null_outputs_not_a_refusal(spark, tmp_path):
+    # VectorAssembler(skip) drops a row with a null i in Spark before the Bucketizer(keep) matters:
+    # both runtimes give that row null outputs (the null rule yields to the skip rule).
+    from pyspark.ml.feature import Bucketizer
+
+    rows = [(k % 41 - 20, k / 10) for k in range(300)]
+    frame = spark.createDataFrame(rows, "i bigint, x double")
+    stages = [
+        VectorAssembler(inputCols=["i", "x"], outputCol="v", handleInvalid="skip"),
+        Bucketizer(inputCol="i", outputCol="ib", splits=[-math.inf, 0, math.inf], handleInvalid="keep"),
+    ]
+    model = Pipeline(stages=stages).fit(frame)
+    path = str(tmp_path / "model")
+    mlflow_sparkonnx.save_model(model, path, input_example=frame, output_cols=["ib", "v"], onnx="require")
+    conf = _flavor(path)
+    assert "i" in conf["null_sensitive_inputs"] and conf["numeric_guards"]["i"]["nan"] == "skip"
+    score = pd.DataFrame({"i": [-5.0, math.nan, 7.0], "x": [0.1, 0.2, 0.3]})
+    for runtime in ("onnx", "spark"):
+        got = mlflow.pyfunc.load_model(path, model_config={"runtime": runtime}).get_raw_model().predict(score)
+        assert list(got["ib"][[0, 2]]) == [0.0, 1.0], runtime
+        assert math.isnan(got["ib"][1]) and got["v"][1] is None, runtime
