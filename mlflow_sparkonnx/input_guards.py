@@ -182,11 +182,12 @@ def null_sensitive_inputs(stages: list[Any], inputs: list[Column]) -> dict[str, 
     StringIndexer and SQL on a double column differ too). Not listed: columns read only by a
     VectorAssembler or a Binarizer (null and NaN give the same result in every mode) or a Bucketizer
     with ``skip`` or ``error`` (both dropped; both refused by ``numeric_guards``), and integral or
-    boolean columns a SQLTransformer reads (its graph reads NaN there as null, as Spark does).
+    boolean columns a SQLTransformer or a FeatureHasher reads (their graphs read NaN there as null,
+    as Spark does: a null adds nothing to the hash).
     ``reader`` names the first stage that tells them apart; a stage whose columns cannot be read
     counts as reading every numeric input.
     """
-    from pyspark.ml.feature import Binarizer, Bucketizer, SQLTransformer, VectorAssembler
+    from pyspark.ml.feature import Binarizer, Bucketizer, FeatureHasher, SQLTransformer, VectorAssembler
 
     from mlflow_sparkonnx.stages import stage_columns
 
@@ -202,8 +203,11 @@ def null_sensitive_inputs(stages: list[Any], inputs: list[Column]) -> dict[str, 
         for name in numeric if read is None else read:
             if name not in numeric or name in sensitive:
                 continue
-            if isinstance(stage, SQLTransformer) and numeric[name] not in ("float", "double"):
-                continue
+            if isinstance(stage, (SQLTransformer, FeatureHasher)) and numeric[name] not in (
+                "float",
+                "double",
+            ):
+                continue  # their graphs read NaN in an integral or boolean column as the null it is
             sensitive[name] = reader
     return sensitive
 

@@ -16,10 +16,10 @@ vs the invalid category; FeatureHasher no feature vs a NaN value; Interaction an
 StringIndexer on a numeric column an invalid value vs the label "NaN"; SQL on a double column
 (``COALESCE``, ``IS NULL``, comparisons). VectorAssembler (every ``handleInvalid``) and Binarizer
 (both give 0.0) treat them alike, so does a Bucketizer with ``"skip"`` or ``"error"`` (both rows
-dropped; both refused by the input guards), and the SQL graph already reads NaN as null in integral
-and boolean columns. So rows holding a null in a nullable numeric column that some other stage reads are
-scored by the native pipeline and the rest by the graph (a union of the two); a frame without
-such columns gets the plain ONNX plan. ``save_model`` records those columns
+dropped; both refused by the input guards), and the SQL and FeatureHasher graphs already read NaN
+as null in integral and boolean columns. So rows holding a null in a nullable numeric column that
+some other stage reads are scored by the native pipeline and the rest by the graph (a union of the
+two); a frame without such columns gets the plain ONNX plan. ``save_model`` records those columns
 (``null_sensitive_inputs``, see ``input_guards.null_sensitive_inputs``); for an older model, finding
 them loads the native pipeline once per model on the driver. If the native pipeline cannot be
 loaded, every row is scored by the graph and a row holding such a null fails the job instead
