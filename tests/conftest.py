@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager, nullcontext
-from pathlib import Path
+from contextlib import nullcontext
 
 import pandas as pd
 import pytest
+from adult_data import ADULT_CSV, CATEGORICAL, NUMERIC
+from wrong_converter import deliberately_wrong_converter
 
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ["MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK"] = "true"
 os.environ.pop("MLFLOW_SPARKONNX_RUNTIME", None)
-
-ROOT = Path(__file__).resolve().parents[1]
-# The full data set sits beside the checkout; a clone without it falls back to the shipped sample.
-ADULT_CSV = ROOT.parent / "shared" / "data" / "adult.csv"
-if not ADULT_CSV.exists():
-    ADULT_CSV = ROOT / "examples" / "data" / "adult_sample.csv"
-CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "sex"]
-NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 
 
 @pytest.fixture(scope="session")
@@ -156,53 +149,6 @@ def gbt_regressor_pipeline(spark, adult_train):
     return Pipeline(stages=stages).fit(spark.createDataFrame(adult_train))
 
 
-def convert_elementwise_product_wrongly(scope, operator, container) -> None:
-    """A deliberately wrong ElementwiseProduct converter: scales by 1.5 x scalingVec instead of scalingVec."""
-    from onnx import TensorProto
-
-    scaling = [1.5 * v for v in operator.raw_operator.getScalingVec().toArray()]
-    name = scope.get_unique_variable_name("wrong_scaling")
-    container.add_initializer(name, TensorProto.FLOAT, [1, len(scaling)], scaling)
-    container.add_node(
-        "Mul",
-        [operator.inputs[0].full_name, name],
-        operator.outputs[0].full_name,
-        name=scope.get_unique_operator_name("Mul"),
-        op_version=7,
-    )
-
-
-def _same_shape(operator) -> None:
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    operator.outputs[0].type = FloatTensorType(list(operator.inputs[0].type.shape))
-
-
-@contextmanager
-def deliberately_wrong_converter():
-    """While active, ElementwiseProduct converts wrongly (registered through the public API with
-    overwrite=True); the previous registration is restored afterwards. Only the mismatch pipeline
-    uses ElementwiseProduct, so the verification gate has an honest silent error to catch."""
-    from pyspark.ml.feature import ElementwiseProduct
-
-    import mlflow_sparkonnx
-    from mlflow_sparkonnx.convert.registry import restore_registration, snapshot_registration
-
-    previous = snapshot_registration(ElementwiseProduct)
-    mlflow_sparkonnx.register_converter(
-        ElementwiseProduct,
-        convert_elementwise_product_wrongly,
-        _same_shape,
-        input_columns=lambda stage: [stage.getInputCol()],
-        output_columns=lambda stage: [stage.getOutputCol()],
-        overwrite=True,
-    )
-    try:
-        yield
-    finally:
-        restore_registration(previous)
-
-
 @pytest.fixture(scope="session")
 def mismatch_fitted_pipeline(spark, adult_train):
     """VectorAssembler → ElementwiseProduct → LinearRegression (hours_per_week)."""
@@ -271,14 +217,6 @@ def text_pipeline(spark, text_frame):
         LogisticRegression(maxIter=10),
     ]
     return Pipeline(stages=stages).fit(spark.createDataFrame(text_frame))
-
-
-def spark_predictions(pipeline, spark, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Spark's own transform of ``frame``, collected in order, vectors as lists."""
-    out = pipeline.transform(spark.createDataFrame(frame)).select(*columns).collect()
-    return pd.DataFrame(
-        {c: [r[c].toArray().tolist() if hasattr(r[c], "toArray") else r[c] for r in out] for c in columns}
-    )
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import sys
 
 import mlflow
 import pytest
-from conftest import spark_predictions
 from mlflow import MlflowClient
+from parity import spark_transform
 
 from mlflow_sparkonnx.promotion import promote
 from mlflow_sparkonnx.upgrade import TAG_UPGRADED_FROM
@@ -146,6 +146,6 @@ def test_upgrade_an_mlflow_spark_model_then_promote_and_serve(
     served = mlflow.pyfunc.load_model("models:/cli-upgraded@champion")
     assert served.get_raw_model().runtime == "onnx"
     holdout = adult_holdout.head(50)
-    expected = spark_predictions(lr_pipeline, spark, holdout.assign(income="<=50K"), ["prediction"])
+    expected = spark_transform(lr_pipeline, spark, holdout.assign(income="<=50K"), ["prediction"])
     got = served.predict(holdout)
     assert list(got["prediction"]) == list(expected["prediction"])

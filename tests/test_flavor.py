@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import yaml
-from conftest import spark_predictions
+from parity import spark_transform
 
 import mlflow_sparkonnx
 from mlflow_sparkonnx.convert.verify import ABS_TOL, REL_TOL
@@ -181,7 +181,7 @@ def test_output_cols_picks_other_columns(tmp_path, lr_pipeline, adult_train, spa
 
     got = mlflow.pyfunc.load_model(path).predict(adult_train.head(40))
     assert list(got.columns) == ["prediction", "rawPrediction", "features"]
-    expected = spark_predictions(lr_pipeline, spark, adult_train.head(40), ["features"])
+    expected = spark_transform(lr_pipeline, spark, adult_train.head(40), ["features"])
     np.testing.assert_allclose(
         np.stack(got["features"]), np.stack(expected["features"]), atol=ABS_TOL, rtol=REL_TOL
     )

@@ -8,7 +8,7 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 import yaml
-from conftest import NUMERIC
+from adult_data import NUMERIC
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler

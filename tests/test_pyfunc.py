@@ -6,7 +6,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import spark_predictions
+from parity import spark_transform
 
 import mlflow_sparkonnx
 from mlflow_sparkonnx.convert.verify import ABS_TOL, REL_TOL
@@ -34,7 +34,7 @@ def test_verified_models_score_with_onnx_and_agree_with_spark(
     assert model.get_raw_model().runtime == "onnx"
     got = model.predict(adult_holdout)
     pipeline = {"lr": lr_pipeline, "rf": rf_pipeline}[name]
-    expected = spark_predictions(pipeline, spark, adult_holdout, ["prediction", "probability"])
+    expected = spark_transform(pipeline, spark, adult_holdout, ["prediction", "probability"])
     assert_same_predictions(got, expected)
     assert got["prediction"].dtype == np.float64
 
@@ -55,7 +55,7 @@ def test_native_only_models_score_with_spark_via_auto(
     for name, pipeline in (("mismatch", mismatch_pipeline), ("sql", sql_pipeline)):
         model = load(saved_models[name])
         assert model.get_raw_model().runtime == "spark"
-        expected = spark_predictions(pipeline, spark, adult_holdout, ["prediction"])
+        expected = spark_transform(pipeline, spark, adult_holdout, ["prediction"])
         np.testing.assert_allclose(
             model.predict(adult_holdout)["prediction"], expected["prediction"], rtol=1e-12
         )
@@ -72,7 +72,7 @@ def test_the_articles_pipelines_score_with_onnx_and_agree_with_spark(
     model = load(saved_models[name])
     assert model.get_raw_model().runtime == "onnx"
     got = model.predict(frame)
-    expected = spark_predictions(pipeline, spark, frame, list(got.columns))
+    expected = spark_transform(pipeline, spark, frame, list(got.columns))
     np.testing.assert_allclose(got["prediction"], expected["prediction"], atol=ABS_TOL, rtol=REL_TOL)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import convert_elementwise_product_wrongly, deliberately_wrong_converter
 from pyspark.ml import Transformer
+from wrong_converter import convert_elementwise_product_wrongly, deliberately_wrong_converter
 
 from mlflow_sparkonnx.convert import registry
 

@@ -6,7 +6,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NUMERIC
+from adult_data import NUMERIC
 from parity import assert_onnx_matches_spark, report_parity
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import NaiveBayes
