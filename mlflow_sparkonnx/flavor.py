@@ -36,14 +36,15 @@ from mlflow.utils.model_utils import (
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 from mlflow_sparkonnx._version import __version__
-from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum, zip_directory
+from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
+from mlflow_sparkonnx.mlflow_compat import log_with_flavor, logged_model_location, model_name
+from mlflow_sparkonnx.native_model import NATIVE_MODEL_FILE, load_native_pipeline, write_native_archive
 from mlflow_sparkonnx.report import REPORT_DIR, write_report
 
 _logger = logging.getLogger(__name__)
 
 FLAVOR_NAME = "sparkonnx"
-NATIVE_MODEL_FILE = "sparkml.zip"
 ONNX_MODEL_FILE = "model.onnx"
 DEFAULT_PARITY_ROWS = 300
 #: Rows of the input example stored as MLflow's ``input_example.json``.
@@ -128,6 +129,7 @@ def save_model(
     conda_env: Any = None,
     code_paths: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    dfs_tmpdir: str | None = None,
     mlflow_model: Model | None = None,
 ) -> None:
     """Save a fitted Spark ML model with its zipped native form and, if verified, an ONNX graph.
@@ -135,7 +137,9 @@ def save_model(
     ``input_example`` (pandas or Spark DataFrame of raw input rows) types the inputs and gives
     the parity rows (its first ``parity_rows``). ``onnx="auto"`` keeps a verified graph and
     otherwise saves native-only with a warning; ``"require"`` raises instead; ``False`` skips
-    conversion. Nothing is left at ``path`` if saving fails.
+    conversion. Nothing is left at ``path`` if saving fails. ``dfs_tmpdir`` is where a Spark
+    Connect server (or a cluster) writes the native model before it is fetched (default:
+    ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``, on the server's side).
     """
     from mlflow_sparkonnx.conversion import analyse
     from mlflow_sparkonnx.runtimes.spark_runtime import get_or_create_spark
@@ -171,6 +175,8 @@ def save_model(
             staging,
             pipeline,
             analysis,
+            spark=spark,
+            dfs_tmpdir=dfs_tmpdir,
             mlflow_model=mlflow_model or Model(),
             signature=signature,
             code_paths=code_paths,
@@ -197,6 +203,8 @@ def _write_model_dir(
     pipeline: Any,
     analysis: Any,
     *,
+    spark: Any,
+    dfs_tmpdir: str | None,
     mlflow_model: Model,
     signature: ModelSignature | None,
     code_paths: list[str] | None,
@@ -205,12 +213,7 @@ def _write_model_dir(
 ) -> None:
     import onnx as onnx_lib
 
-    native_dir = tempfile.mkdtemp(prefix="sparkonnx-native-")
-    try:
-        pipeline.write().overwrite().save(f"file://{native_dir}/model")
-        zip_directory(os.path.join(native_dir, "model"), os.path.join(path, NATIVE_MODEL_FILE))
-    finally:
-        shutil.rmtree(native_dir, ignore_errors=True)
+    write_native_archive(pipeline, os.path.join(path, NATIVE_MODEL_FILE), spark, dfs_tmpdir)
     verified = analysis.onnx_status == "verified"
     if verified:
         onnx_lib.save_model(analysis.graph.model, os.path.join(path, ONNX_MODEL_FILE))
@@ -307,6 +310,7 @@ def log_model(
     spark_model: Any,
     name: str | None = None,
     *,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     await_registration_for: int = 300,
     params: dict[str, Any] | None = None,
@@ -319,39 +323,40 @@ def log_model(
     """Log a Spark ML model as a sparkonnx model in the active run; returns a ``ModelInfo``.
 
     Takes every ``save_model`` argument; ``registered_model_name`` also registers a version.
+    ``name`` (MLflow 3) and ``artifact_path`` (its MLflow 2 spelling) are the same thing. On MLflow 2,
+    which has no logged models, ``params`` and ``tags`` are recorded on the run.
     """
     import mlflow_sparkonnx
 
-    info = Model.log(
-        artifact_path=None,
-        name=name,
-        flavor=mlflow_sparkonnx,
-        spark_model=spark_model,
-        registered_model_name=registered_model_name,
-        await_registration_for=await_registration_for,
+    name = model_name(name, artifact_path)
+    info = log_with_flavor(
+        mlflow_sparkonnx,
+        name,
         params=params,
         tags=tags,
         model_type=model_type,
         step=step,
         model_id=model_id,
+        spark_model=spark_model,
+        registered_model_name=registered_model_name,
+        await_registration_for=await_registration_for,
         **save_kwargs,
     )
-    _log_report_to_run(info)
+    _log_report_to_run(info, name)
     return info
 
 
-def _log_report_to_run(info: Any) -> None:
+def _log_report_to_run(info: Any, name: str) -> None:
     """Copy the model's report into its run's artifacts (``sparkonnx_report/<name>``) for the UI."""
-    import mlflow
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
 
     if not info.run_id:
         return
-    location = mlflow.get_logged_model(info.model_id).artifact_location  # models:/<id>/<sub> does not resolve
+    location = logged_model_location(info)
     with tempfile.TemporaryDirectory(prefix="sparkonnx-report-") as tmp:
         local = download_artifacts(artifact_uri=f"{location}/{REPORT_DIR}", dst_path=tmp)
-        MlflowClient().log_artifacts(info.run_id, local, artifact_path=f"{REPORT_DIR}/{info.name or 'model'}")
+        MlflowClient().log_artifacts(info.run_id, local, artifact_path=f"{REPORT_DIR}/{name}")
 
 
 def read_flavor(local_path: str) -> dict[str, Any]:
@@ -364,27 +369,16 @@ def read_flavor(local_path: str) -> dict[str, Any]:
     return flavors[FLAVOR_NAME]
 
 
-def extract_native_model(local_path: str, conf: dict[str, Any]) -> str:
-    """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory."""
-    from mlflow_sparkonnx.artifacts import extract_zip
+def load_model(model_uri: str, dst_path: str | None = None, dfs_tmpdir: str | None = None) -> Any:
+    """Load the native ``PipelineModel`` (needs pyspark, and Java or a Spark Connect session).
 
-    archive = os.path.join(local_path, conf["native_model"])
-    verify_checksum(archive, conf.get("native_model_sha256"))
-    target = tempfile.mkdtemp(prefix="sparkonnx-native-")
-    extract_zip(archive, target)
-    return target
-
-
-def load_model(model_uri: str, dst_path: str | None = None) -> Any:
-    """Load the native ``PipelineModel`` (needs pyspark and Java)."""
+    Stages the saved pipeline dropped as unneeded for its outputs are not in it. Under Spark
+    Connect the model is staged in ``dfs_tmpdir`` (default ``MLFLOW_DFS_TMP``) for the server to read.
+    """
     from mlflow_sparkonnx.runtimes.spark_runtime import get_or_create_spark
 
     local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
-    conf = read_flavor(local_path)
-    get_or_create_spark()
-    from pyspark.ml import PipelineModel
-
-    return PipelineModel.load(f"file://{extract_native_model(local_path, conf)}")
+    return load_native_pipeline(local_path, read_flavor(local_path), get_or_create_spark(), dfs_tmpdir)
 
 
 def load_onnx_model(model_uri: str) -> Any:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
-from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.flavor import read_flavor
 from mlflow_sparkonnx.input_guards import InputGuards, nulls_refused_by_onnx
 from mlflow_sparkonnx.runtimes.base import null_rows_where
 from mlflow_sparkonnx.schema import Column, coerce_columns, unseen_category_error
@@ -70,8 +70,8 @@ class SparkOnnxModel:
         if self.runtime == "onnx":
             self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
         else:
-            spark_conf = (model_config or {}).get("spark_conf") or {}
-            self._runtime = _load_spark_runtime(local_path, conf, self.inputs, self.outputs, spark_conf)
+            config = model_config or {}
+            self._runtime = _load_spark_runtime(local_path, conf, self.inputs, self.outputs, config)
         _logger.info("sparkonnx model at %s scores with the %s runtime.", local_path, self.runtime)
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -140,20 +140,15 @@ def _load_spark_runtime(
     conf: dict[str, Any],
     inputs: list[Column],
     outputs: list[Column],
-    spark_conf: dict[str, str],
+    model_config: dict[str, Any],
 ) -> Any:
+    from mlflow_sparkonnx.native_model import load_native_pipeline
     from mlflow_sparkonnx.runtimes.spark_runtime import SparkRuntime, get_or_create_spark
     from mlflow_sparkonnx.spark_scoring import refuse_native_in_spark_task
 
     refuse_native_in_spark_task()  # spark_udf: no SparkSession inside a Spark task
-    spark = get_or_create_spark(spark_conf)
-    from pyspark.ml import PipelineModel
-
-    from mlflow_sparkonnx.stages import as_pipeline_model
-
-    native = PipelineModel.load(f"file://{extract_native_model(local_path, conf)}")
-    by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
-    pipeline = PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
+    spark = get_or_create_spark(model_config.get("spark_conf") or {})
+    pipeline = load_native_pipeline(local_path, conf, spark, model_config.get("dfs_tmpdir"))
     return SparkRuntime(pipeline, inputs, outputs, spark)
 
 

@@ -39,7 +39,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; it rejects tuple[...])
 
@@ -47,7 +47,8 @@ import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
-from mlflow_sparkonnx.flavor import extract_native_model, read_flavor
+from mlflow_sparkonnx.flavor import read_flavor
+from mlflow_sparkonnx.native_model import is_connect_session, load_native_pipeline
 from mlflow_sparkonnx.schema import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column
 from mlflow_sparkonnx.spark_worker import crosses_as_list, is_double_output, score_batches
 
@@ -58,7 +59,7 @@ _SCORED = "__sparkonnx_scored"
 _ROW_ID = "__sparkonnx_row_id"
 _PASSES_THROUGH = ("int", "double", "float", "bigint", "smallint", "tinyint", "boolean")
 
-# On the driver: (application id, file name) of the graphs already added to a SparkContext.
+# On the driver: (application or Connect session id, file name) of the graphs already shipped.
 _SHIPPED: set[tuple[str, str]] = set()
 
 
@@ -75,13 +76,21 @@ _ANALYSES: dict[tuple[str, str | None], _StageAnalysis] = {}
 
 
 def transform(
-    spark_df: Any, model_uri: str, *, runtime: str = "auto", output_cols: list[str] | None = None
+    spark_df: Any,
+    model_uri: str,
+    *,
+    runtime: str = "auto",
+    output_cols: list[str] | None = None,
+    dfs_tmpdir: str | None = None,
 ) -> Any:
     """``spark_df`` with the model's output columns appended (lazy, like ``PipelineModel.transform``).
 
     ``runtime``: ``"spark"`` (the native pipeline), ``"onnx"`` (onnxruntime in the Python workers;
     needs a verified graph) or ``"auto"`` (onnx when the graph is verified). ``output_cols`` picks
     some of the recorded outputs (default: all). Input columns are matched by name; others pass through.
+    Works from classic and Spark Connect sessions; when the native pipeline is needed outside a local
+    session it is staged in ``dfs_tmpdir`` (default ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``), which the
+    Spark server must be able to read.
     """
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
@@ -94,9 +103,14 @@ def transform(
     outputs = _pick_outputs([Column.from_dict(c) for c in conf["outputs"]], output_cols)
     _check_frame(spark_df, inputs, outputs)
     _logger.info("Scoring a Spark DataFrame with %s using the %s runtime.", model_uri, chosen)
+
+    def load_pipeline() -> Any:
+        """The saved pipeline restricted to the stages the outputs need, loadable by executors."""
+        return load_native_pipeline(local_path, conf, spark_df.sparkSession, dfs_tmpdir)
+
     if chosen == "onnx":
-        return _transform_onnx(spark_df, local_path, conf, inputs, outputs)
-    return _transform_native(spark_df, local_path, conf, inputs, outputs)
+        return _transform_onnx(spark_df, local_path, conf, inputs, outputs, load_pipeline)
+    return _transform_native(spark_df, conf, inputs, outputs, load_pipeline())
 
 
 def in_spark_task() -> bool:
@@ -181,18 +195,11 @@ def _output_type(col: Column) -> str:
 
 
 def _transform_native(
-    spark_df: Any,
-    local_path: str,
-    conf: dict[str, Any],
-    inputs: list[Column],
-    outputs: list[Column],
-    pipeline: Any = None,
+    spark_df: Any, conf: dict[str, Any], inputs: list[Column], outputs: list[Column], pipeline: Any
 ) -> Any:
-    """The native pipeline's outputs (``pipeline``: already loaded by the caller, or loaded here)."""
+    """The native ``pipeline``'s outputs."""
     from pyspark.sql import functions as F
 
-    if pipeline is None:
-        pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
     given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
     feed = [_guarded(c, given[c.name], conf).alias(c.name) for c in inputs]
     if _drops_rows(pipeline):
@@ -205,27 +212,6 @@ def _transform_native(
     original = F.struct(*[spark_df[name] for name in spark_df.columns]).alias(_ORIGINAL)
     scored = pipeline.transform(spark_df.select(original, *feed))
     return scored.select(f"{_ORIGINAL}.*", *[_native_output(c) for c in outputs])
-
-
-def _native_pipeline(spark: Any, local_path: str, conf: dict[str, Any]) -> Any:
-    """The saved PipelineModel restricted to the stages the outputs need, loadable by executors."""
-    from mlflow.environment_variables import MLFLOW_DFS_TMP
-    from mlflow.spark import _HadoopFileSystem
-    from mlflow.utils.uri import generate_tmp_dfs_path
-    from pyspark.ml import PipelineModel
-
-    from mlflow_sparkonnx.stages import as_pipeline_model
-
-    extracted = extract_native_model(local_path, conf)
-    location = f"file://{extracted}"
-    if not spark.sparkContext.master.startswith("local"):
-        # Executors read the model's data files: put them on the cluster's file system.
-        location = _HadoopFileSystem.maybe_copy_from_local_file(
-            extracted, generate_tmp_dfs_path(MLFLOW_DFS_TMP.get())
-        )
-    native = PipelineModel.load(location)
-    by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
-    return PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
 
 
 def _drops_rows(pipeline: Any) -> bool:
@@ -343,14 +329,19 @@ def _native_output(col: Column) -> Any:
 
 
 def _transform_onnx(
-    spark_df: Any, local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+    spark_df: Any,
+    local_path: str,
+    conf: dict[str, Any],
+    inputs: list[Column],
+    outputs: list[Column],
+    load_pipeline: Callable[[], Any],
 ) -> Any:
     """The graph's outputs; rows with a null it would read as NaN where Spark does not go to Spark."""
     nullable = _nullable_numeric(spark_df, inputs)
     needs_sql = _has_sql(conf) and any(is_double_output(c) for c in outputs)
     recorded = conf.get("null_sensitive_inputs")  # save_model records it; older models lack it
     needs_stages = needs_sql or (bool(nullable) and recorded is None)
-    analysis = _stage_analysis(spark_df.sparkSession, local_path, conf) if needs_stages else None
+    analysis = _stage_analysis(conf, load_pipeline) if needs_stages else None
     keep_nan = _keep_nan(outputs, analysis.sql_outputs if needs_sql and analysis else frozenset())
     if not nullable:
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
@@ -368,7 +359,7 @@ def _transform_onnx(
     sensitive_nullable = {name: nullable[name] for name in names}
     condition = _any_missing(sensitive_nullable)
     try:
-        pipeline = _native_pipeline(spark_df.sparkSession, local_path, conf)
+        pipeline = load_pipeline()
     except Exception as exc:  # the native pipeline cannot be loaded: refuse those nulls instead
         _logger.warning(
             "Could not load the native pipeline to score rows with a null in %s (%s: %s). Every row is "
@@ -379,7 +370,7 @@ def _transform_onnx(
         )
         return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, sensitive_nullable)
     _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", names)
-    by_spark = _transform_native(spark_df.filter(condition), local_path, conf, inputs, outputs, pipeline)
+    by_spark = _transform_native(spark_df.filter(condition), conf, inputs, outputs, pipeline)
     by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs, keep_nan)
     return by_graph.unionByName(by_spark)
 
@@ -431,14 +422,14 @@ def _keep_nan(outputs: list[Column], sql_outputs: frozenset[str] | None) -> list
     return [c.name for c in outputs if is_double_output(c) and c.name not in sql_outputs]
 
 
-def _stage_analysis(spark: Any, local_path: str, conf: dict[str, Any]) -> _StageAnalysis:
+def _stage_analysis(conf: dict[str, Any], load_pipeline: Callable[[], Any]) -> _StageAnalysis:
     """The stage list's facts the ONNX path needs (cached per model; a failed load is not cached)."""
     key = (conf["onnx_model_sha256"], conf.get("native_model_sha256"))
     cached = _ANALYSES.get(key)
     if cached is not None:
         return cached
     try:
-        stages = _native_pipeline(spark, local_path, conf).stages
+        stages = load_pipeline().stages
     except Exception as exc:  # any load failure: degrade to checked ONNX-only scoring
         _logger.warning(
             "Could not load the native pipeline to find the stages that tell null from NaN (%s: %s). "
@@ -502,7 +493,7 @@ def _score_with_graph(
     onnx_path = os.path.join(local_path, conf["onnx_model"])
     sha256 = conf["onnx_model_sha256"]
     verify_checksum(onnx_path, sha256)
-    file_name = _ship(spark_df.sparkSession.sparkContext, onnx_path, sha256)
+    file_name = _ship(spark_df.sparkSession, onnx_path, sha256)
     spec = {
         "file_name": file_name,
         "sha256": sha256,
@@ -591,13 +582,21 @@ def _scored_column(col: Column, width: int | None, keep_nan: bool) -> Any:
     return F.when(is_null, F.lit(None).cast("array<double>")).otherwise(elements).alias(col.name)
 
 
-def _ship(spark_context: Any, onnx_path: str, sha256: str) -> str:
-    """Add the graph to the job's files under a name unique to its content; return that name."""
+def _ship(spark: Any, onnx_path: str, sha256: str) -> str:
+    """Add the graph to the session's files under a name unique to its content; return that name.
+
+    A classic session adds it to its SparkContext, a Spark Connect session uploads it as an artifact;
+    either way the Python workers find it with ``SparkFiles.get``.
+    """
     file_name = f"sparkonnx-{sha256[:24]}.onnx"
-    key = (spark_context.applicationId, file_name)
+    connect = is_connect_session(spark)
+    key = (spark.session_id if connect else spark.sparkContext.applicationId, file_name)
     if key not in _SHIPPED:
         staging = os.path.join(tempfile.mkdtemp(prefix="sparkonnx-ship-"), file_name)
         shutil.copyfile(onnx_path, staging)
-        spark_context.addFile(staging)
+        if connect:
+            spark.addArtifacts(staging, file=True)
+        else:
+            spark.sparkContext.addFile(staging)
         _SHIPPED.add(key)
     return file_name

@@ -90,11 +90,13 @@ def stage_columns(stage: Any) -> StageColumns:
     if isinstance(stage, RFormulaModel):
         # featuresCol is its output here, not an input; the label is read only when present.
         from mlflow_sparkonnx.converters.rformula import feature_input_columns
+        from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
-        return StageColumns(
-            inputs=tuple(feature_input_columns(stage)),
-            outputs=(stage.getFeaturesCol(), stage.getLabelCol()),
-        )
+        outputs = (stage.getFeaturesCol(), stage.getLabelCol())
+        try:
+            return StageColumns(inputs=tuple(feature_input_columns(stage)), outputs=outputs)
+        except UnsupportedStageError:  # the formula is out of reach (Spark Connect): inputs unknown
+            return StageColumns(inputs=None, outputs=outputs)
     multi_in = _param_value(stage, "inputCols", set_only=True)
     if multi_in:
         inputs: tuple[str, ...] | None = tuple(multi_in)

@@ -29,6 +29,7 @@ from pyspark.ml.clustering import BisectingKMeansModel, GaussianMixtureModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import INT64, as_double_matrix, constant, node
+from mlflow_sparkonnx.converters._jvm import java_object
 from mlflow_sparkonnx.exceptions import ConversionError
 
 _logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class _Tree:
 
 
 def _read_tree(stage: Any) -> _Tree:
-    java_model = stage._java_obj
+    java_model = java_object(stage, "parentModel")
     accessor = "org$apache$spark$ml$clustering$BisectingKMeansModel$$parentModel"
     try:
         root = getattr(java_model, accessor)().root()

@@ -29,6 +29,7 @@ from pyspark.ml.feature import RFormulaModel
 
 from mlflow_sparkonnx.converters import ConverterSpec
 from mlflow_sparkonnx.converters._graph import columns, node
+from mlflow_sparkonnx.converters._jvm import java_object
 from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
 _logger = logging.getLogger(__name__)
@@ -65,9 +66,10 @@ def internal_stages(stage: Any) -> list[Any]:
             f"{_describe(stage)} has handleInvalid='skip': Spark drops rows with unseen categories "
             "or NaN, which an ONNX graph cannot; refit with handleInvalid='keep' or 'error'"
         )
-    label = str(stage._java_obj.resolvedFormula().label())
+    java = java_object(stage, "resolvedFormula, pipelineModel")
+    label = str(java.resolvedFormula().label())
     found: list[Any] = []
-    for java_stage in stage._java_obj.pipelineModel().stages():
+    for java_stage in java.pipelineModel().stages():
         class_name = java_stage.getClass().getName()
         if class_name in _METADATA_ONLY:
             continue
@@ -97,7 +99,7 @@ def feature_input_columns(stage: Any) -> list[str]:
 
     Read from the fitted formula itself, so it holds for formulas the graph cannot convert too.
     """
-    terms = stage._java_obj.resolvedFormula().terms()
+    terms = java_object(stage, "resolvedFormula").resolvedFormula().terms()
     found: list[str] = []
     for i in range(terms.length()):
         term = terms.apply(i)

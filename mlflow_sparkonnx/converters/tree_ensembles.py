@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -87,13 +85,12 @@ def read_trees(stage: Any) -> NodeTable:
     """Every node of a fitted tree model, from one Spark write read back with pyarrow."""
     import pyarrow.parquet as pq
 
+    from mlflow_sparkonnx.native_model import written_by_spark
+    from mlflow_sparkonnx.runtimes.spark_runtime import get_or_create_spark
+
     started = time.perf_counter()
-    workdir = tempfile.mkdtemp(prefix="sparkonnx-trees-")
-    try:
-        stage.write().overwrite().save(f"file://{workdir}/model")
-        table = pq.read_table(os.path.join(workdir, "model", "data"))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with written_by_spark(stage, get_or_create_spark()) as (_, local_dir):
+        table = pq.read_table(os.path.join(local_dir, "data"))
     prefix = "nodeData." if "treeID" in table.column_names else ""
     table = table.flatten().flatten()
 

@@ -19,7 +19,7 @@ ROW_ID = "__sparkonnx_row_id"
 
 
 def get_or_create_spark(spark_conf: dict[str, str] | None = None) -> Any:
-    """The active SparkSession, or a new ``local[*]`` one bound to 127.0.0.1."""
+    """The active SparkSession (classic or Spark Connect), or a new ``local[*]`` one bound to 127.0.0.1."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:

@@ -145,7 +145,10 @@ def _forest_of_single_leaf_trees(spark, class_counts: list[tuple[int, int]]):
     java_forest = jvm.org.apache.spark.ml.classification.RandomForestClassificationModel(
         "rf_single_leaves", trees, 1, 2
     )
-    return RandomForestClassificationModel(java_forest)
+    forest = RandomForestClassificationModel(java_forest)
+    # Its params say 20 trees (the default) unless set: Spark then cannot load what it saved.
+    forest.set(forest.numTrees, len(class_counts))
+    return forest
 
 
 def test_binary_forest_tie_rounding_follows_spark(spark, tmp_path):
