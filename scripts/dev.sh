@@ -18,7 +18,8 @@ ensure_venv() {
     python3 -m venv .venv
   fi
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[spark,test]"
+  # The primary combination, every package pinned; scripts/compat.sh tests the other supported ones.
+  .venv/bin/python -m pip install -q -c ci/constraints/primary.txt -e ".[spark,connect,test]"
 }
 
 case "${1:-}" in
