@@ -26,7 +26,7 @@ Usage: ``python benchmarks/bench_serving.py [--models lr,rf,text] [--single-call
 installed (``pip install --no-deps <checkout>``) and the same pandas major version (the held-out rows
 are pickled).
 Prints a markdown table and writes ``benchmarks/results/serving.json`` (all three models in one run:
-each README ratio comes from one run). Run it alone on the machine: it is timing.
+each ratio in docs/benchmarks.md comes from one run). Run it alone on the machine: it is timing.
 """
 
 from __future__ import annotations

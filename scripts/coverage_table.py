@@ -1,4 +1,4 @@
-"""Rebuild the README's converter coverage table from the parity tests.
+"""Rebuild the converter coverage table in docs/converters.md from the parity tests.
 
     .venv/bin/python scripts/coverage_table.py               # run the parity tests, rewrite the table
     .venv/bin/python scripts/coverage_table.py --from FILE   # use recorded JSON lines, run nothing
@@ -7,8 +7,8 @@ The tests run with ``SPARKONNX_COVERAGE_FILE`` set, so every passing
 ``tests/parity.py::assert_onnx_matches_spark`` call appends one JSON line per verified stage.
 The records are grouped per stage class: the parameter values verified, the parity tests, rows
 and largest difference. Every stage class this package converts (``builtin_specs()``) gets a row;
-one without a record reads "no parity test". The table replaces what lies between the README's
-``<!-- coverage-table:start -->`` and ``<!-- coverage-table:end -->`` markers.
+one without a record reads "no parity test". The table replaces what lies between the
+``<!-- coverage-table:start -->`` and ``<!-- coverage-table:end -->`` markers of docs/converters.md.
 
 The tests start Spark: on a shared machine, run this under ``flock /tmp/spark.lock``.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+CONVERTERS_PAGE = ROOT / "docs" / "converters.md"
 START = "<!-- coverage-table:start -->"
 END = "<!-- coverage-table:end -->"
 COVERAGE_ENV = "SPARKONNX_COVERAGE_FILE"  # the variable tests/parity.py reads
@@ -153,12 +153,12 @@ def _value_order(value: str) -> tuple[int, float, str]:
         return (1, 0.0, value)
 
 
-def replace_block(readme: str, block: str) -> str:
-    """``readme`` with the text from the start marker through the end marker replaced by ``block``."""
-    start, end = readme.find(START), readme.find(END)
-    if start < 0 or end < start or readme.count(START) != 1 or readme.count(END) != 1:
-        raise SystemExit(f"README.md needs exactly one {START} ... {END} pair, in that order.")
-    return readme[:start] + block + readme[end + len(END) :]
+def replace_block(page: str, block: str) -> str:
+    """``page`` with the text from the start marker through the end marker replaced by ``block``."""
+    start, end = page.find(START), page.find(END)
+    if start < 0 or end < start or page.count(START) != 1 or page.count(END) != 1:
+        raise SystemExit(f"docs/converters.md needs exactly one {START} ... {END} pair, in that order.")
+    return page[:start] + block + page[end + len(END) :]
 
 
 def converted_here() -> list[str]:
@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allow-failures", action="store_true", help="write the table even if some tests failed"
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the README differs; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if docs/converters.md differs; write nothing"
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
 
@@ -205,27 +207,27 @@ def main(argv: list[str] | None = None) -> int:
             code = run_parity_tests(records_path.resolve(), args.pytest_args)
             records = read_records(records_path)
         if code != 0 and not args.allow_failures:
-            _say("tests failed: README left unchanged (--allow-failures writes the table anyway)")
+            _say("tests failed: docs/converters.md left unchanged (--allow-failures writes the table anyway)")
             return code or 1
     if not records:
-        _say("no parity records: README left unchanged")
+        _say("no parity records: docs/converters.md left unchanged")
         return 1
 
     stages = coverage(records, converted_here())
-    readme = README.read_text(encoding="utf-8")
-    updated = replace_block(readme, render_block(stages))
+    page = CONVERTERS_PAGE.read_text(encoding="utf-8")
+    updated = replace_block(page, render_block(stages))
     missing = ", ".join(s.stage for s in stages if not s.tests) or "none"
     _say(f"{len(records)} records, {len(stages)} stage classes; no parity test: {missing}")
     if args.check:
-        if updated != readme:
-            _say("README coverage table is out of date")
+        if updated != page:
+            _say("docs/converters.md coverage table is out of date")
             return 1
         return 0
-    if updated != readme:
-        README.write_text(updated, encoding="utf-8")
-        _say("README.md coverage table rewritten")
+    if updated != page:
+        CONVERTERS_PAGE.write_text(updated, encoding="utf-8")
+        _say("docs/converters.md coverage table rewritten")
     else:
-        _say("README.md coverage table already up to date")
+        _say("docs/converters.md coverage table already up to date")
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up the project and run the example or the tests.
 #   bash scripts/dev.sh example   # install, then train, log, load and score a pipeline
-#   bash scripts/dev.sh test      # install, then ruff and the test suite
+#   bash scripts/dev.sh test      # install, then ruff, the docs build (mkdocs --strict) and the test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ ensure_venv() {
   fi
   .venv/bin/python -m pip install -q --upgrade pip
   # The primary combination, every package pinned; scripts/compat.sh tests the other supported ones.
-  .venv/bin/python -m pip install -q -c ci/constraints/primary.txt -e ".[spark,connect,test]"
+  .venv/bin/python -m pip install -q -c ci/constraints/primary.txt -e ".[spark,connect,test,docs]"
 }
 
 case "${1:-}" in
@@ -32,6 +32,7 @@ case "${1:-}" in
     ensure_java
     ensure_venv
     .venv/bin/ruff check .
+    .venv/bin/mkdocs build --strict --quiet
     .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests
     ;;
   *)

@@ -3,7 +3,7 @@
 With ``SPARKONNX_COVERAGE_FILE`` set to a path, every passing :func:`assert_onnx_matches_spark`
 appends one JSON line per verified pipeline stage to that file (its class, the parameters set on
 it, the rows compared, the largest difference, the test); ``scripts/coverage_table.py`` turns
-them into the README's coverage table. Unset, nothing is recorded.
+them into the coverage table of docs/converters.md. Unset, nothing is recorded.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The README's coverage table: generated from the parity tests, with a row for every converter.
+"""The coverage table in docs/converters.md: generated from the parity tests, with a row for every converter.
 
-No Spark here: the table is read from README.md, and the generator is fed made-up records.
+No Spark here: the table is read from docs/converters.md, and the generator is fed made-up records.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ def generator():
 
 def table_rows(generator) -> dict[str, list[str]]:
     """The generated block's rows, by stage class: {stage: [parameters, tests, status]}."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme.count(generator.START) == 1 and readme.count(generator.END) == 1
-    block = readme[readme.index(generator.START) : readme.index(generator.END)]
+    page = generator.CONVERTERS_PAGE.read_text(encoding="utf-8")
+    assert page.count(generator.START) == 1 and page.count(generator.END) == 1
+    block = page[page.index(generator.START) : page.index(generator.END)]
     rows = {}
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
@@ -38,12 +38,13 @@ def table_rows(generator) -> dict[str, list[str]]:
     return rows
 
 
-def test_every_converter_has_a_row_in_the_readme_table(generator):
+def test_every_converter_has_a_row_in_the_docs_table(generator):
     rows = table_rows(generator)
     missing = sorted({s.stage_class.__name__ for s in builtin_specs()} - set(rows))
     assert not missing, (
-        f"README coverage table has no row for {missing}: run "
-        "`.venv/bin/python scripts/coverage_table.py` (it runs the parity tests) and commit README.md"
+        f"docs/converters.md coverage table has no row for {missing}: run "
+        "`.venv/bin/python scripts/coverage_table.py` (it runs the parity tests) "
+        "and commit docs/converters.md"
     )
 
 
@@ -80,8 +81,8 @@ def test_generator_aggregates_per_stage_and_shows_gaps(generator):
 
 
 def test_generator_replaces_only_the_marked_block(generator):
-    readme = f"before\n{generator.START}\nold table\n{generator.END}\nafter\n"
-    updated = generator.replace_block(readme, f"{generator.START}\nnew\n{generator.END}")
+    page = f"before\n{generator.START}\nold table\n{generator.END}\nafter\n"
+    updated = generator.replace_block(page, f"{generator.START}\nnew\n{generator.END}")
     assert updated == f"before\n{generator.START}\nnew\n{generator.END}\nafter\n"
     with pytest.raises(SystemExit):
         generator.replace_block("no markers here", "x")
