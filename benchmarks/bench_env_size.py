@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "env_size.json"))
     args = parser.parse_args()
 
-    from mlflow_sparkonnx.flavor import get_default_pip_requirements
+    from mlflow_sparkonnx.flavor.model import get_default_pip_requirements
 
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="bench-env-"))
     results: dict = {"python": sys.version.split()[0], "environments": {}}

@@ -189,7 +189,7 @@ def prepare(args: argparse.Namespace) -> None:
     from pyspark.sql import SparkSession
 
     import mlflow_sparkonnx
-    from mlflow_sparkonnx.flavor import read_flavor
+    from mlflow_sparkonnx.contract import read_flavor
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -288,7 +288,7 @@ def measure_variant(spec: dict) -> dict:
     result["batch_rows_per_s"] = spec["batch_rows"] / min(timings)
 
     if spec["variant"] == "ours_onnx":
-        from mlflow_sparkonnx.schema import coerce_inputs
+        from mlflow_sparkonnx.scoring.schema import coerce_inputs
 
         raw_model = model.get_raw_model()
         latencies = []

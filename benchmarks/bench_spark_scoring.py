@@ -83,7 +83,7 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     import mlflow_sparkonnx
-    from mlflow_sparkonnx.spark_scoring import transform
+    from mlflow_sparkonnx.scoring.spark_scoring import transform
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -180,7 +180,7 @@ def main() -> None:
         "pipeline": "StringIndexer → OneHotEncoder → VectorAssembler → RandomForestClassifier(50, depth 8)",
         "fit_seconds": round(fit_seconds, 1),
         "save_model_seconds": round(save_seconds, 1),
-        "onnx_status": mlflow_sparkonnx.flavor.read_flavor(model_path)["onnx_status"],
+        "onnx_status": mlflow_sparkonnx.flavor.model.read_flavor(model_path)["onnx_status"],
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "results": results,

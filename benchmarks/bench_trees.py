@@ -51,8 +51,8 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     import mlflow_sparkonnx
+    from mlflow_sparkonnx.contract import Column
     from mlflow_sparkonnx.convert.to_onnx import convert_pipeline
-    from mlflow_sparkonnx.schema import Column
 
     spark = (
         SparkSession.builder.master("local[2]")

@@ -6,7 +6,7 @@ with a local SparkSession otherwise.
 """
 
 from mlflow_sparkonnx._version import __version__
-from mlflow_sparkonnx.convert.registry import register_converter
+from mlflow_sparkonnx.convert.registration import register_converter
 from mlflow_sparkonnx.exceptions import (
     ArtifactIntegrityError,
     ConversionError,
@@ -17,7 +17,7 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
-from mlflow_sparkonnx.flavor import (
+from mlflow_sparkonnx.flavor.model import (
     FLAVOR_NAME,
     get_default_conda_env,
     get_default_pip_requirements,
@@ -26,11 +26,11 @@ from mlflow_sparkonnx.flavor import (
     log_model,
     save_model,
 )
-from mlflow_sparkonnx.promotion import PromotionResult, promote
-from mlflow_sparkonnx.pyfunc import SparkOnnxModel, _load_pyfunc
-from mlflow_sparkonnx.report import ConversionReport
-from mlflow_sparkonnx.spark_scoring import transform
-from mlflow_sparkonnx.upgrade import upgrade
+from mlflow_sparkonnx.flavor.report import ConversionReport
+from mlflow_sparkonnx.lifecycle.promotion import PromotionResult, promote
+from mlflow_sparkonnx.lifecycle.upgrade import upgrade
+from mlflow_sparkonnx.scoring.pyfunc import SparkOnnxModel, _load_pyfunc
+from mlflow_sparkonnx.scoring.spark_scoring import transform
 
 __all__ = [
     "FLAVOR_NAME",

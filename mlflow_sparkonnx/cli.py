@@ -88,8 +88,8 @@ def _inspect(model_uri: str) -> dict[str, Any]:
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
     from mlflow_sparkonnx.exceptions import SparkOnnxError
-    from mlflow_sparkonnx.flavor import FLAVOR_NAME
-    from mlflow_sparkonnx.report import read_report
+    from mlflow_sparkonnx.flavor.model import FLAVOR_NAME
+    from mlflow_sparkonnx.flavor.report import read_report
 
     local = _download_artifact_from_uri(model_uri, output_path=tempfile.mkdtemp(prefix="sparkonnx-inspect-"))
     model = Model.load(local)
@@ -145,7 +145,7 @@ def _registry_tags(model_uri: str) -> dict[str, str]:
 
 def _tag_summary(key: str, value: str) -> str:
     """The JSON tags (parity figures, failed attempts) as one readable line."""
-    from mlflow_sparkonnx.promotion import TAG_FAILED, TAG_PARITY
+    from mlflow_sparkonnx.lifecycle.promotion import TAG_FAILED, TAG_PARITY
 
     try:
         data = json.loads(value) if key in (TAG_PARITY, TAG_FAILED) else None
@@ -255,7 +255,7 @@ def promote(
     any disagreement beyond the save-time tolerance refuses the promotion (exit 1) and leaves the
     alias where it was.
     """
-    from mlflow_sparkonnx.promotion import promote as promote_version
+    from mlflow_sparkonnx.lifecycle.promotion import promote as promote_version
 
     frame = _run(lambda: _read_frame(validation_data)) if validation_data else None
     result = _run(
@@ -294,7 +294,7 @@ def upgrade(model_uri: str, name: str, registered_model_name: str | None, experi
     """
     import mlflow
 
-    from mlflow_sparkonnx.upgrade import upgrade as upgrade_model
+    from mlflow_sparkonnx.lifecycle.upgrade import upgrade as upgrade_model
 
     if experiment:
         _run(lambda: mlflow.set_experiment(experiment))

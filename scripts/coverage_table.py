@@ -34,7 +34,7 @@ START = "<!-- coverage-table:start -->"
 END = "<!-- coverage-table:end -->"
 COVERAGE_ENV = "SPARKONNX_COVERAGE_FILE"  # the variable tests/parity.py reads
 #: The tests whose parity checks fill the table.
-TEST_PATHS = ["tests/converters", "tests/test_text_pipelines.py"]
+TEST_PATHS = ["tests/convert/converters"]
 #: Distinct values shown per parameter before the rest are counted.
 MAX_VALUES = 8
 
@@ -164,7 +164,7 @@ def replace_block(page: str, block: str) -> str:
 def converted_here() -> list[str]:
     """The stage classes this package's converters handle."""
     sys.path.insert(0, str(ROOT))
-    from mlflow_sparkonnx.converters import builtin_specs
+    from mlflow_sparkonnx.convert.converters import builtin_specs
 
     return sorted({spec.stage_class.__name__ for spec in builtin_specs()})
 

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 import pandas as pd
 import pytest
 from adult_data import ADULT_CSV, CATEGORICAL, NUMERIC
+from text_data import documents, labelled
 from wrong_converter import deliberately_wrong_converter
 
 os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -256,3 +257,18 @@ def saved_models(
             mlflow_sparkonnx.save_model(model, paths[name], input_example=input_example)
     paths["glr"] = paths["mismatch"]  # alias until every test says "mismatch"
     return paths
+
+
+@pytest.fixture(scope="module")
+def article_pipeline(spark):
+    """Tokenizer → HashingTF (Spark's default 2^18 features) → LogisticRegression."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import HashingTF, Tokenizer
+
+    stages = [
+        Tokenizer(inputCol="text", outputCol="words"),
+        HashingTF(inputCol="words", outputCol="features"),
+        LogisticRegression(maxIter=20, regParam=0.01),
+    ]
+    return Pipeline(stages=stages).fit(spark.createDataFrame(labelled(documents(600, seed=3))))

@@ -168,8 +168,8 @@ def record_coverage(
     target = os.environ.get(COVERAGE_ENV)
     if not target:
         return
-    from mlflow_sparkonnx.convert.registry import converter_provider
-    from mlflow_sparkonnx.stages import as_pipeline_model
+    from mlflow_sparkonnx.convert.registration import converter_provider
+    from mlflow_sparkonnx.sparkml.pipeline import as_pipeline_model
 
     parity = conf.get("parity") or {}
     outputs = {

@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 from parity import spark_transform
 
-from mlflow_sparkonnx.promotion import promote
-from mlflow_sparkonnx.upgrade import TAG_UPGRADED_FROM
+from mlflow_sparkonnx.lifecycle.promotion import promote
+from mlflow_sparkonnx.lifecycle.upgrade import TAG_UPGRADED_FROM
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ def test_import_mlflow_sparkonnx_in_a_fresh_interpreter():
 
 def test_mlflow_attribute_without_importing_the_package_first():
     out = run_python("import mlflow; print(mlflow.sparkonnx.log_model.__module__)")
-    assert out.strip() == "mlflow_sparkonnx.flavor"
+    assert out.strip() == "mlflow_sparkonnx.flavor.model"
 
 
 def test_startup_hook_imports_nothing_heavy():

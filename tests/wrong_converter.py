@@ -35,7 +35,7 @@ def deliberately_wrong_converter():
     from pyspark.ml.feature import ElementwiseProduct
 
     import mlflow_sparkonnx
-    from mlflow_sparkonnx.convert.registry import restore_registration, snapshot_registration
+    from mlflow_sparkonnx.convert.registration import restore_registration, snapshot_registration
 
     previous = snapshot_registration(ElementwiseProduct)
     mlflow_sparkonnx.register_converter(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow_sparkonnx.schema import Column
+from mlflow_sparkonnx.contract import Column
 
 
 def onnx_input_type(column: Column) -> Any:

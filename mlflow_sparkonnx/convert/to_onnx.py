@@ -8,14 +8,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.convert.converters._graph import spark_input_types
 from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
-from mlflow_sparkonnx.convert.registry import converter_provider
+from mlflow_sparkonnx.convert.registration import converter_provider, required_opset
 from mlflow_sparkonnx.convert.sparse_linear import sparsify_linear_heads
-from mlflow_sparkonnx.converters import required_opset
-from mlflow_sparkonnx.converters._graph import spark_input_types
 from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
-from mlflow_sparkonnx.schema import Column
 
 _logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.schema import Column
+from mlflow_sparkonnx.contract import Column
 
 #: A float output agrees when ``|onnx - spark| <= ABS_TOL + REL_TOL * |spark|``. ONNX computes
 #: in float32 (about 7 significant digits); labels, indices and strings must agree exactly.

@@ -23,9 +23,12 @@ from pyspark import __version__ as running_pyspark
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
 
 FOREIGN = os.environ.get("SPARKONNX_COMPAT_FOREIGN_DIR")
-pytestmark = pytest.mark.skipif(
-    not FOREIGN, reason="runs in the compatibility stage, which sets SPARKONNX_COMPAT_FOREIGN_DIR"
-)
+pytestmark = [
+    pytest.mark.compat,
+    pytest.mark.skipif(
+        not FOREIGN, reason="runs in the compatibility stage, which sets SPARKONNX_COMPAT_FOREIGN_DIR"
+    ),
+]
 
 
 def _record(name: str) -> dict:

@@ -21,10 +21,13 @@ from scoring_server import ScoringServer
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
 
 FOREIGN = os.environ.get("SPARKONNX_COMPAT_FOREIGN_DIR")
-pytestmark = pytest.mark.skipif(
-    not FOREIGN or importlib.util.find_spec("pyspark") is not None,
-    reason="runs in the compatibility stage's serving virtualenv (no pyspark)",
-)
+pytestmark = [
+    pytest.mark.compat,
+    pytest.mark.skipif(
+        not FOREIGN or importlib.util.find_spec("pyspark") is not None,
+        reason="runs in the compatibility stage's serving virtualenv (no pyspark)",
+    ),
+]
 
 
 def _record(name: str) -> dict:

@@ -17,8 +17,8 @@ import pytest
 from adult_data import CATEGORICAL, NUMERIC
 
 import mlflow_sparkonnx
+from mlflow_sparkonnx.contract import read_flavor
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
-from mlflow_sparkonnx.flavor import read_flavor
 
 pytestmark = pytest.mark.connect
 OUTPUTS = ["prediction", "probability"]

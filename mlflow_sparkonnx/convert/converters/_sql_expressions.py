@@ -1,0 +1,653 @@
+"""Translating one SQL expression (a sqlglot tree) to ONNX nodes with Spark 4's ANSI semantics.
+
+Each sub-expression becomes a :class:`Value`: its Spark type, a double ``[N, 1]`` tensor and a
+bool null mask. Errors Spark would raise are collected per row in :class:`Context` (masked by
+the rows on which Spark evaluates the sub-expression); ``sql_transformer`` turns them into a
+graph failure. The rules, measured on pyspark 4.3, are listed in ``sql_transformer``'s docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from mlflow_sparkonnx.convert.converters._graph import BOOL, constant, node
+from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
+
+DOUBLE = 11  # TensorProto.DOUBLE
+
+#: Integral Spark types, narrowest first, with their value ranges.
+_INTEGRAL = {
+    "tinyint": (-(2**7), 2**7 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+    "int": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+_CAST_TARGETS = {
+    "TINYINT": "tinyint",
+    "SMALLINT": "smallint",
+    "INT": "int",
+    "BIGINT": "bigint",
+    "DOUBLE": "double",
+    "BOOLEAN": "boolean",
+}
+TYPES = set(_INTEGRAL) | {"double", "boolean"}
+
+
+@dataclass
+class Value:
+    """One translated sub-expression: Spark type, double ``[N, 1]`` tensor, null mask (None: never null).
+
+    ``literal`` holds a constant's exact value (a decimal literal stays a ``Decimal`` until a double
+    operand decides its type).
+    """
+
+    spark_type: str
+    tensor: str
+    null: str | None = None
+    literal: Any = None
+
+
+@dataclass
+class Context:
+    """The graph being built, the input columns and the error flags collected so far."""
+
+    scope: Any
+    container: Any
+    columns: dict[str, Any]  # name -> Value, or a function making it (called on first use)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (Spark error class, bool [N,1])
+
+    def const(self, value: float, hint: str = "sql_const") -> str:
+        return constant(self.scope, self.container, hint, DOUBLE, [1, 1], [float(value)])
+
+    def bool_const(self, value: bool) -> str:
+        return constant(self.scope, self.container, "sql_bool", BOOL, [1, 1], [bool(value)])
+
+    def op(self, op_type: str, *inputs: str, version: int = 13, **attrs: Any) -> str:
+        return node(self.scope, self.container, op_type, list(inputs), op_version=version, **attrs)
+
+    def and_(self, a: str | None, b: str | None) -> str | None:
+        if a is None or b is None:
+            return b if a is None else a
+        return self.op("And", a, b, version=7)
+
+    def or_(self, a: str | None, b: str | None) -> str | None:
+        if a is None or b is None:
+            return None
+        return self.op("Or", a, b, version=7)
+
+    def not_(self, a: str) -> str:
+        return self.op("Not", a, version=1)
+
+    def where(self, condition: str, then: str, otherwise: str) -> str:
+        return self.op("Where", condition, then, otherwise, version=9)
+
+    def raise_where(self, error: str, condition: str, active: str | None) -> None:
+        """Spark raises ``error`` on the rows where ``condition`` holds and the expression is evaluated."""
+        self.errors.append((error, self.and_(condition, active) or condition))
+
+
+# ---------------------------------------------------------------- types
+
+
+def _wider(a: str, b: str, construct: str) -> str:
+    """Spark's common type of two operand types (void is the type of NULL)."""
+    if a == b or b == "void":
+        return a
+    if a == "void":
+        return b
+    if "boolean" in (a, b):
+        raise UnsupportedSqlError(f"mixing boolean and numeric operands in {construct}")
+    if "decimal" in (a, b):
+        other = b if a == "decimal" else a
+        if other == "double":
+            return "double"
+        raise UnsupportedSqlError(
+            f"decimal arithmetic in {construct} (a decimal literal with an integer operand gives a "
+            "DECIMAL result; write the literal as a double, e.g. 2.5D)"
+        )
+    if "double" in (a, b):
+        return "double"
+    order = list(_INTEGRAL)
+    return max(a, b, key=order.index)
+
+
+def _common(values: list[Value], construct: str) -> str:
+    result = "void"
+    for value in values:
+        result = _wider(result, value.spark_type, construct)
+    return result
+
+
+def _numeric(value: Value, construct: str) -> None:
+    if value.spark_type == "boolean":
+        raise UnsupportedSqlError(f"a boolean operand in {construct}")
+
+
+def _as_double(ctx: Context, value: Value) -> Value:
+    """A decimal literal as the double Spark casts it to."""
+    if value.spark_type == "decimal":
+        return _literal(ctx, float(value.literal), "double")
+    return value
+
+
+def _literal(ctx: Context, number: float, spark_type: str) -> Value:
+    return Value(spark_type, ctx.const(number, "sql_literal"), literal=number)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def translate(ctx: Context, expression: Any, active: str | None) -> Value:
+    """Translate one sqlglot expression; ``active`` masks the rows on which Spark evaluates it."""
+    from sqlglot import exp
+
+    if not _HANDLERS:
+        _HANDLERS.update(_handlers())
+    handler = _HANDLERS.get(type(expression))
+    if handler is None:
+        if isinstance(expression, exp.Func):
+            name = expression.sql_name() if hasattr(expression, "sql_name") else type(expression).__name__
+            raise UnsupportedSqlError(f"the function {name}() ('{expression.sql(dialect='spark')}')")
+        raise UnsupportedSqlError(f"'{expression.sql(dialect='spark')}' ({type(expression).__name__})")
+    return handler(ctx, expression, active)
+
+
+def _column(ctx: Context, expression: Any, active: str | None) -> Value:
+    """The column's value, translated on first use (so an unsupported function is named first)."""
+    column = ctx.columns[expression.name]
+    if not isinstance(column, Value):
+        column = ctx.columns[expression.name] = column()
+    return column
+
+
+def _number(ctx: Context, expression: Any, active: str | None) -> Value:
+    if expression.is_string:
+        raise UnsupportedSqlError(f"the string literal {expression.sql(dialect='spark')}")
+    text = expression.this
+    if any(c in text for c in "eE"):
+        return _literal(ctx, float(text), "double")
+    if "." in text:
+        return Value("decimal", ctx.const(float(text)), literal=Decimal(text))
+    number = int(text)
+    for spark_type in ("int", "bigint"):
+        low, high = _INTEGRAL[spark_type]
+        if low <= number <= high:
+            return _literal(ctx, number, spark_type)
+    raise UnsupportedSqlError(f"the integer literal {text} (a DECIMAL in Spark)")
+
+
+def _null(ctx: Context, expression: Any, active: str | None) -> Value:
+    return Value("void", ctx.const(0.0), null=ctx.bool_const(True))
+
+
+def _boolean(ctx: Context, expression: Any, active: str | None) -> Value:
+    return _literal(ctx, 1.0 if expression.this else 0.0, "boolean")
+
+
+def _paren(ctx: Context, expression: Any, active: str | None) -> Value:
+    return translate(ctx, expression.this, active)
+
+
+def _operands(ctx: Context, expression: Any, active: str | None, right_first: bool = False) -> tuple:
+    """Both operands of a null-intolerant binary operator; the second is evaluated only where the
+    first is not null (Spark's ``BinaryExpression.eval``; ``Divide`` evaluates the divisor first)."""
+    first_node, second_node = expression.left, expression.right
+    if right_first:
+        first_node, second_node = second_node, first_node
+    first = translate(ctx, first_node, active)
+    second_active = ctx.and_(active, ctx.not_(first.null)) if first.null else active
+    second = translate(ctx, second_node, second_active)
+    null = ctx.or_(first.null, second.null) or first.null or second.null
+    return (second, first, null) if right_first else (first, second, null)
+
+
+def _arithmetic(op_type: str, symbol: str) -> Any:
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        left, right, null = _operands(ctx, expression, active)
+        construct = f"'{expression.sql(dialect='spark')}'"
+        _numeric(left, construct)
+        _numeric(right, construct)
+        result_type = _wider(left.spark_type, right.spark_type, construct)
+        left, right = _as_double(ctx, left), _as_double(ctx, right)
+        tensor = ctx.op(op_type, left.tensor, right.tensor, version=14)
+        if result_type in _INTEGRAL:
+            _overflow(ctx, tensor, result_type, null, active)
+        return Value(result_type, tensor, null)
+
+    return handle
+
+
+def _overflow(ctx: Context, tensor: str, spark_type: str, null: str | None, active: str | None) -> None:
+    """An integral result outside its type's range raises ARITHMETIC_OVERFLOW (on non-null rows)."""
+    low, high = _INTEGRAL[spark_type]
+    too_big = ctx.op("Greater", tensor, ctx.const(high))
+    too_small = ctx.op("Less", tensor, ctx.const(low))
+    outside = ctx.op("Or", too_big, too_small, version=7)
+    if null is not None:
+        outside = ctx.and_(outside, ctx.not_(null))
+    ctx.raise_where("ARITHMETIC_OVERFLOW", outside, active)
+
+
+def _divide(ctx: Context, expression: Any, active: str | None) -> Value:
+    left, right, null = _operands(ctx, expression, active, right_first=True)
+    construct = f"'{expression.sql(dialect='spark')}'"
+    _numeric(left, construct)
+    _numeric(right, construct)
+    if "decimal" in (left.spark_type, right.spark_type) and "double" not in (
+        left.spark_type,
+        right.spark_type,
+    ):
+        raise UnsupportedSqlError(
+            f"decimal division in {construct} (write the literal as a double, e.g. 2.5D)"
+        )
+    left, right = _as_double(ctx, left), _as_double(ctx, right)
+    zero = ctx.op("Equal", right.tensor, ctx.const(0.0))
+    if null is not None:
+        zero = ctx.and_(zero, ctx.not_(null))
+    ctx.raise_where("DIVIDE_BY_ZERO", zero, active)
+    return Value("double", ctx.op("Div", left.tensor, right.tensor, version=14), null)
+
+
+def _negate(ctx: Context, expression: Any, active: str | None) -> Value:
+    value = translate(ctx, expression.this, active)
+    _numeric(value, f"'{expression.sql(dialect='spark')}'")
+    if value.spark_type == "decimal":
+        return Value("decimal", ctx.op("Neg", value.tensor), literal=-value.literal)
+    tensor = ctx.op("Neg", value.tensor)
+    if value.spark_type in _INTEGRAL:
+        _overflow(ctx, tensor, value.spark_type, value.null, active)
+    return Value(value.spark_type, tensor, value.null)
+
+
+def _abs(ctx: Context, expression: Any, active: str | None) -> Value:
+    value = _as_double(ctx, translate(ctx, expression.this, active))
+    _numeric(value, f"'{expression.sql(dialect='spark')}'")
+    tensor = ctx.op("Abs", value.tensor)
+    if value.spark_type in _INTEGRAL:
+        _overflow(ctx, tensor, value.spark_type, value.null, active)
+    return Value(value.spark_type, tensor, value.null)
+
+
+# ---------------------------------------------------------------- comparisons and logic
+
+
+def _compare_values(ctx: Context, expression: Any, active: str | None) -> tuple[Value, Value, str | None]:
+    left, right, null = _operands(ctx, expression, active)
+    construct = f"'{expression.sql(dialect='spark')}'"
+    kinds = {left.spark_type == "boolean", right.spark_type == "boolean"}
+    if len(kinds) == 2 and "void" not in (left.spark_type, right.spark_type):
+        raise UnsupportedSqlError(f"comparing a boolean with a number in {construct}")
+    for value in (left, right):
+        other = right if value is left else left
+        if value.spark_type == "decimal" and other.spark_type != "double":
+            number = float(value.literal)
+            if Decimal(number) != value.literal:  # exact decimal vs integer comparison
+                raise UnsupportedSqlError(
+                    f"comparing an integer with the decimal literal {value.literal} in {construct} "
+                    "(not exactly a double; write it as a double, e.g. 0.1D)"
+                )
+    return _as_double(ctx, left), _as_double(ctx, right), null
+
+
+def _spark_greater(ctx: Context, a: str, b: str) -> str:
+    """``a > b`` in Spark's order: NaN is above every number and equal to NaN."""
+    plain = ctx.op("Greater", a, b)
+    nan_a = ctx.op("IsNaN", a)
+    nan_b = ctx.op("IsNaN", b)
+    return ctx.op("Or", plain, ctx.op("And", nan_a, ctx.not_(nan_b), version=7), version=7)
+
+
+def _spark_equal(ctx: Context, a: str, b: str) -> str:
+    both_nan = ctx.op("And", ctx.op("IsNaN", a), ctx.op("IsNaN", b), version=7)
+    return ctx.op("Or", ctx.op("Equal", a, b), both_nan, version=7)
+
+
+def _comparison(kind: str) -> Any:
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        left, right, null = _compare_values(ctx, expression, active)
+        a, b = left.tensor, right.tensor
+        result = {
+            "eq": lambda: _spark_equal(ctx, a, b),
+            "neq": lambda: ctx.not_(_spark_equal(ctx, a, b)),
+            "gt": lambda: _spark_greater(ctx, a, b),
+            "lt": lambda: _spark_greater(ctx, b, a),
+            "gte": lambda: ctx.not_(_spark_greater(ctx, b, a)),
+            "lte": lambda: ctx.not_(_spark_greater(ctx, a, b)),
+        }[kind]()
+        return Value("boolean", _as_number(ctx, result), null)
+
+    return handle
+
+
+def _null_safe_equal(ctx: Context, expression: Any, active: str | None) -> Value:
+    left = translate(ctx, expression.left, active)
+    right = translate(ctx, expression.right, active)
+    a, b = _as_double(ctx, left), _as_double(ctx, right)
+    equal = _spark_equal(ctx, a.tensor, b.tensor)
+    if left.null is None and right.null is None:
+        return Value("boolean", _as_number(ctx, equal))
+    left_null = left.null or ctx.bool_const(False)
+    right_null = right.null or ctx.bool_const(False)
+    both_null = ctx.op("And", left_null, right_null, version=7)
+    neither = ctx.op("And", ctx.not_(left_null), ctx.not_(right_null), version=7)
+    result = ctx.op("Or", both_null, ctx.op("And", neither, equal, version=7), version=7)
+    return Value("boolean", _as_number(ctx, result))
+
+
+def _as_number(ctx: Context, flags: str) -> str:
+    return ctx.op("Cast", flags, to=DOUBLE)
+
+
+def _truth(ctx: Context, value: Value, construct: str) -> tuple[str, str]:
+    """``(true, false)`` bool masks of a boolean value (both False where it is null)."""
+    if value.spark_type not in ("boolean", "void"):
+        raise UnsupportedSqlError(f"a non-boolean condition in {construct}")
+    true = ctx.op("Equal", value.tensor, ctx.const(1.0))
+    false = ctx.op("Equal", value.tensor, ctx.const(0.0))
+    if value.null is not None:
+        known = ctx.not_(value.null)
+        true, false = ctx.and_(true, known), ctx.and_(false, known)
+    return true, false
+
+
+def _logical(kind: str) -> Any:
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        construct = f"'{expression.sql(dialect='spark')}'"
+        left = translate(ctx, expression.left, active)
+        left_true, left_false = _truth(ctx, left, construct)
+        # AND evaluates its right side only when the left is not false; OR when it is not true.
+        decided = left_false if kind == "and" else left_true
+        right = translate(ctx, expression.right, ctx.and_(active, ctx.not_(decided)))
+        right_true, right_false = _truth(ctx, right, construct)
+        if kind == "and":
+            true = ctx.op("And", left_true, right_true, version=7)
+            false = ctx.op("Or", left_false, right_false, version=7)
+        else:
+            true = ctx.op("Or", left_true, right_true, version=7)
+            false = ctx.op("And", left_false, right_false, version=7)
+        null = None
+        if left.null is not None or right.null is not None:
+            null = ctx.not_(ctx.op("Or", true, false, version=7))
+        return Value("boolean", _as_number(ctx, true), null)
+
+    return handle
+
+
+def _not(ctx: Context, expression: Any, active: str | None) -> Value:
+    value = translate(ctx, expression.this, active)
+    true, _ = _truth(ctx, value, f"'{expression.sql(dialect='spark')}'")
+    return Value("boolean", _as_number(ctx, ctx.not_(true)), value.null)
+
+
+def _is(ctx: Context, expression: Any, active: str | None) -> Value:
+    from sqlglot import exp
+
+    if not isinstance(expression.expression, exp.Null):
+        raise UnsupportedSqlError(f"'{expression.sql(dialect='spark')}' (only IS [NOT] NULL)")
+    value = translate(ctx, expression.this, active)
+    is_null = value.null or ctx.bool_const(False)
+    return Value("boolean", _as_number(ctx, is_null))
+
+
+# ---------------------------------------------------------------- conditionals
+
+
+def _choose(ctx: Context, branches: list[tuple[str, Value]], default: Value, result_type: str) -> Value:
+    """The value of the first branch whose mask holds (masks are mutually exclusive), else ``default``."""
+    tensor, null = default.tensor, default.null
+    for mask, value in reversed(branches):
+        value = _as_double(ctx, value)
+        tensor = ctx.where(mask, value.tensor, tensor)
+        if null is not None or value.null is not None:
+            taken_null = ctx.and_(mask, value.null) if value.null is not None else None
+            kept_null = ctx.and_(ctx.not_(mask), null) if null is not None else None
+            null = ctx.or_(taken_null, kept_null) or taken_null or kept_null
+    return Value(result_type, tensor, null)
+
+
+def _case(ctx: Context, expression: Any, active: str | None) -> Value:
+    from sqlglot import exp
+
+    construct = f"'{expression.sql(dialect='spark')}'"
+    subject = expression.this  # CASE x WHEN v ...: each WHEN is x = v
+    pending = active  # rows whose earlier conditions were not true
+    branches, values = [], []
+    for clause in expression.args.get("ifs") or []:
+        if subject is not None:
+            condition = _comparison("eq")(ctx, exp.EQ(this=subject, expression=clause.this), pending)
+        else:
+            condition = translate(ctx, clause.this, pending)
+        true, _ = _truth(ctx, condition, construct)
+        taken = ctx.and_(true, pending) if pending is not None else true
+        value = translate(ctx, clause.args["true"], taken)
+        branches.append((taken, value))
+        values.append(value)
+        not_true = ctx.not_(true)
+        pending = ctx.and_(pending, not_true) if pending is not None else not_true
+    default_node = expression.args.get("default")
+    if default_node is not None:
+        default = translate(ctx, default_node, pending)
+    else:
+        default = Value("void", ctx.const(0.0), null=ctx.bool_const(True))
+    result_type = _common([*values, default], construct)
+    _numeric_or_boolean(result_type, construct)
+    return _choose(ctx, branches, _as_double(ctx, default), result_type)
+
+
+def _if(ctx: Context, expression: Any, active: str | None) -> Value:
+    from sqlglot import exp
+
+    case = exp.Case(ifs=[exp.If(this=expression.this, true=expression.args["true"])])
+    if expression.args.get("false") is not None:
+        case.set("default", expression.args["false"])
+    return _case(ctx, case, active)
+
+
+def _numeric_or_boolean(result_type: str, construct: str) -> None:
+    if result_type == "decimal":
+        raise UnsupportedSqlError(
+            f"a DECIMAL result in {construct} (write decimal literals as doubles, e.g. 2.5D)"
+        )
+
+
+def _coalesce(ctx: Context, expression: Any, active: str | None) -> Value:
+    construct = f"'{expression.sql(dialect='spark')}'"
+    nodes = [expression.this, *(expression.expressions or [])]
+    pending = active  # rows where every earlier argument was null
+    branches, values = [], []
+    for position, argument in enumerate(nodes):
+        value = translate(ctx, argument, pending)
+        values.append(value)
+        if value.null is None:
+            taken = pending or ctx.bool_const(True)
+            branches.append((taken, value))
+            break
+        present = ctx.not_(value.null)
+        branches.append((ctx.and_(present, pending) if pending is not None else present, value))
+        pending = ctx.and_(pending, value.null) if pending is not None else value.null
+        if position == len(nodes) - 1:
+            break
+    result_type = _common(values, construct)
+    _numeric_or_boolean(result_type, construct)
+    default = Value("void", ctx.const(0.0), null=ctx.bool_const(True))
+    return _choose(ctx, branches, default, result_type)
+
+
+def _extreme(greatest: bool) -> Any:
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        construct = f"'{expression.sql(dialect='spark')}'"
+        values = [translate(ctx, n, active) for n in [expression.this, *(expression.expressions or [])]]
+        result_type = _common(values, construct)
+        _numeric_or_boolean(result_type, construct)
+        values = [_as_double(ctx, v) for v in values]
+        best = values[0]
+        for value in values[1:]:
+            a, b = (value.tensor, best.tensor) if greatest else (best.tensor, value.tensor)
+            better = _spark_greater(ctx, a, b)  # strictly better: ties keep the earlier argument
+            if best.null is not None:
+                better = ctx.op("Or", better, best.null, version=7)
+            if value.null is not None:
+                better = ctx.and_(better, ctx.not_(value.null))
+            null = None
+            if best.null is not None and value.null is not None:
+                null = ctx.op("And", best.null, value.null, version=7)
+            best = Value(result_type, ctx.where(better, value.tensor, best.tensor), null)
+        return Value(result_type, best.tensor, best.null)
+
+    return handle
+
+
+# ---------------------------------------------------------------- casts and math
+
+
+def _cast(ctx: Context, expression: Any, active: str | None) -> Value:
+    target_text = expression.to.sql(dialect="spark").upper()
+    target = _CAST_TARGETS.get(target_text)
+    if target is None:
+        raise UnsupportedSqlError(f"CAST to {target_text} ('{expression.sql(dialect='spark')}')")
+    safe = bool(expression.args.get("safe"))  # TRY_CAST: null instead of an error
+    value = translate(ctx, expression.this, active)
+    if value.spark_type == "decimal":
+        number = float(value.literal)
+        if target == "double":
+            return _literal(ctx, number, "double")
+        value = _literal(ctx, number, "double")  # the literal's value; exact casts below
+    tensor, null = value.tensor, value.null
+    if target == "boolean":
+        if value.spark_type != "boolean":
+            tensor = _as_number(ctx, ctx.not_(ctx.op("Equal", tensor, ctx.const(0.0))))
+        return Value("boolean", tensor, null)
+    if target == "double" or value.spark_type in ("boolean", "void"):
+        return Value(target, tensor, null)
+    low, high = _INTEGRAL[target]
+    if value.spark_type in _INTEGRAL:
+        outside = ctx.op(
+            "Or",
+            ctx.op("Greater", tensor, ctx.const(high)),
+            ctx.op("Less", tensor, ctx.const(low)),
+            version=7,
+        )
+    else:  # double: floor(x) <= MAX and ceil(x) >= MIN, else (NaN too) CAST_OVERFLOW; truncate
+        fits = ctx.op(
+            "And",
+            ctx.op("LessOrEqual", ctx.op("Floor", tensor), ctx.const(float(high)), version=12),
+            ctx.op("GreaterOrEqual", ctx.op("Ceil", tensor), ctx.const(float(low)), version=12),
+            version=7,
+        )
+        outside = ctx.not_(fits)
+        negative = ctx.op("Less", tensor, ctx.const(0.0))
+        tensor = ctx.where(negative, ctx.op("Ceil", tensor), ctx.op("Floor", tensor))
+        tensor = ctx.where(outside, ctx.const(0.0), tensor)
+    if null is not None:
+        outside = ctx.and_(outside, ctx.not_(null))
+    if safe:
+        null = ctx.op("Or", outside, null, version=7) if null is not None else outside
+    else:
+        ctx.raise_where("CAST_OVERFLOW", outside, active)
+    return Value(target, tensor, null)
+
+
+def _double_argument(ctx: Context, expression: Any, active: str | None, construct: str) -> Value:
+    value = _as_double(ctx, translate(ctx, expression, active))
+    _numeric(value, construct)
+    return value
+
+
+def _unary_math(op_type: str) -> Any:
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        value = _double_argument(ctx, expression.this, active, f"'{expression.sql(dialect='spark')}'")
+        return Value("double", ctx.op(op_type, value.tensor), value.null)
+
+    return handle
+
+
+def _positive_log(ctx: Context, value: Value) -> tuple[str, str]:
+    """``ln(x)`` and the rows where Spark returns null (``x <= 0``; NaN gives NaN)."""
+    non_positive = ctx.op("LessOrEqual", value.tensor, ctx.const(0.0), version=12)
+    return ctx.op("Log", value.tensor), non_positive
+
+
+def _ln(ctx: Context, expression: Any, active: str | None) -> Value:
+    value = _double_argument(ctx, expression.this, active, f"'{expression.sql(dialect='spark')}'")
+    log, undefined = _positive_log(ctx, value)
+    null = ctx.op("Or", undefined, value.null, version=7) if value.null else undefined
+    return Value("double", log, null)
+
+
+def _log(ctx: Context, expression: Any, active: str | None) -> Value:
+    construct = f"'{expression.sql(dialect='spark')}'"
+    if expression.expression is None:
+        return _ln(ctx, expression, active)
+    base = _double_argument(ctx, expression.this, active, construct)
+    base_active = ctx.and_(active, ctx.not_(base.null)) if base.null else active
+    value = _double_argument(ctx, expression.expression, base_active, construct)
+    log_base, base_undefined = _positive_log(ctx, base)
+    log_value, value_undefined = _positive_log(ctx, value)
+    null = ctx.op("Or", base_undefined, value_undefined, version=7)
+    for extra in (base.null, value.null):
+        if extra is not None:
+            null = ctx.op("Or", null, extra, version=7)
+    return Value("double", ctx.op("Div", log_value, log_base, version=14), null)
+
+
+def _pow(ctx: Context, expression: Any, active: str | None) -> Value:
+    construct = f"'{expression.sql(dialect='spark')}'"
+    base, exponent, null = _operands(ctx, expression, active)
+    _numeric(base, construct)
+    _numeric(exponent, construct)
+    base, exponent = _as_double(ctx, base), _as_double(ctx, exponent)
+    result = ctx.op("Pow", base.tensor, exponent.tensor, version=15)
+    # Java's pow (StrictMath.pow) differs from C's: a NaN exponent and (±1)^±inf give NaN.
+    unit_base = ctx.op("Equal", ctx.op("Abs", base.tensor), ctx.const(1.0))
+    infinite = ctx.op("IsInf", exponent.tensor, version=10)
+    java_nan = ctx.op(
+        "Or", ctx.op("IsNaN", exponent.tensor), ctx.op("And", unit_base, infinite, version=7), version=7
+    )
+    return Value("double", ctx.where(java_nan, ctx.const(math.nan), result), null)
+
+
+def _handlers() -> dict[type, Any]:
+    from sqlglot import exp
+
+    return {
+        exp.Column: _column,
+        exp.Literal: _number,
+        exp.Null: _null,
+        exp.Boolean: _boolean,
+        exp.Paren: _paren,
+        exp.Add: _arithmetic("Add", "+"),
+        exp.Sub: _arithmetic("Sub", "-"),
+        exp.Mul: _arithmetic("Mul", "*"),
+        exp.Div: _divide,
+        exp.Neg: _negate,
+        exp.Abs: _abs,
+        exp.EQ: _comparison("eq"),
+        exp.NEQ: _comparison("neq"),
+        exp.GT: _comparison("gt"),
+        exp.LT: _comparison("lt"),
+        exp.GTE: _comparison("gte"),
+        exp.LTE: _comparison("lte"),
+        exp.NullSafeEQ: _null_safe_equal,
+        exp.And: _logical("and"),
+        exp.Or: _logical("or"),
+        exp.Not: _not,
+        exp.Is: _is,
+        exp.Case: _case,
+        exp.If: _if,
+        exp.Coalesce: _coalesce,
+        exp.Greatest: _extreme(True),
+        exp.Least: _extreme(False),
+        exp.Cast: _cast,
+        exp.TryCast: _cast,
+        exp.Exp: _unary_math("Exp"),
+        exp.Sqrt: _unary_math("Sqrt"),
+        exp.Ln: _ln,
+        exp.Log: _log,
+        exp.Pow: _pow,
+    }
+
+
+_HANDLERS: dict[type, Any] = {}

@@ -1,0 +1,204 @@
+"""Graph pieces shared by the text converters (not a converter module).
+
+Token tensors between text stages are ``[N, T]`` string tensors, one row per document, real
+tokens first and the rest filled with :data:`PAD`. ``PAD`` is not valid UTF-8, so no string a
+caller sends can equal it: ``""`` stays a real token (Spark's Tokenizer produces it).
+
+The string operators used here (``StringSplit``, string ``Equal``, ``ScatterElements`` with a
+reduction) need default-domain opset :data:`TEXT_OPSET`. onnxmltools refuses target opsets above
+15, so nodes are recorded with :func:`version` (at most the container's target) and the spec's
+``min_opset`` makes ``convert_pipeline`` raise the graph's opset once onnxmltools has built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from onnx import TensorProto
+
+from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, constant, node
+
+TEXT_OPSET = 20
+STRING = TensorProto.STRING
+#: Fills token rows after their last real token; invalid UTF-8, so never a real token.
+PAD = b"\xff\xfesparkonnx-pad"
+#: What Java's regex ``\s`` matches (Spark's Tokenizer splits on it).
+JAVA_WHITESPACE = (" ", "\t", "\n", "\x0b", "\f", "\r")
+
+
+def version(container: Any, needed: int) -> int:
+    """The op version to record for onnxmltools (see the module docstring)."""
+    return min(needed, container.target_opset)
+
+
+def op(
+    scope: Any, container: Any, op_type: str, inputs: Sequence[str], needed: int = 13, **attrs: Any
+) -> str:
+    """One node whose semantics are those of default-domain opset :data:`TEXT_OPSET`."""
+    return node(scope, container, op_type, inputs, op_version=version(container, needed), **attrs)
+
+
+def ints(scope: Any, container: Any, hint: str, values: Sequence[int]) -> str:
+    """A 1-D int64 constant."""
+    return constant(scope, container, hint, INT64, [len(values)], list(values))
+
+
+def dim(scope: Any, container: Any, tensor: str, axis: int) -> str:
+    """``tensor.shape[axis]`` as a 1-D int64 tensor of one element."""
+    return op(scope, container, "Shape", [tensor], 15, start=axis, end=axis + 1)
+
+
+def positions(scope: Any, container: Any, tensor: str, axis: int) -> str:
+    """``[0, 1, ..., tensor.shape[axis] - 1]`` (int64)."""
+    size = op(scope, container, "Squeeze", [dim(scope, container, tensor, axis)])
+    zero = constant(scope, container, "zero", INT64, [], [0])
+    one = constant(scope, container, "one", INT64, [], [1])
+    return op(scope, container, "Range", [zero, size, one], 11)
+
+
+def token_mask(scope: Any, container: Any, tokens: str) -> str:
+    """True where ``tokens`` holds a real token (not :data:`PAD`)."""
+    pad = constant(scope, container, "pad", STRING, [], [PAD])
+    padding = op(scope, container, "Equal", [tokens, pad], 19)
+    return op(scope, container, "Not", [padding], 1)
+
+
+def with_padding(scope: Any, container: Any, tokens: str, mask: str) -> str:
+    """``tokens`` with :data:`PAD` wherever ``mask`` is false."""
+    pad = constant(scope, container, "pad", STRING, [], [PAD])
+    return op(scope, container, "Where", [mask, tokens, pad], 16)
+
+
+def row_counts(scope: Any, container: Any, mask: str) -> str:
+    """Real tokens per row (int64 ``[N]``)."""
+    as_int = op(scope, container, "Cast", [mask], to=INT64)
+    return op(scope, container, "ReduceSum", [as_int, ints(scope, container, "axis1", [1])], keepdims=0)
+
+
+def compact(scope: Any, container: Any, tokens: str, mask: str) -> tuple[str, str]:
+    """Move each row's real tokens to the front, in order; trim the width to the longest row."""
+    width = op(scope, container, "Squeeze", [dim(scope, container, tokens, 1)])
+    rank = op(scope, container, "Sub", [width, positions(scope, container, tokens, 1)], 14)  # M - j > 0
+    minus_one = constant(scope, container, "minus_one", INT64, [], [-1])
+    key = op(scope, container, "Where", [mask, rank, minus_one], 16)
+    longest = op(scope, container, "ReduceMax", [row_counts(scope, container, mask)], 18, keepdims=1)
+    top, index = _two(scope, container, "TopK", [key, longest], 11, axis=1, largest=1, sorted=1)
+    kept = op(scope, container, "GatherElements", [tokens, index], axis=1)
+    zero = constant(scope, container, "zero", INT64, [], [0])
+    return kept, op(scope, container, "Greater", [top, zero])
+
+
+def split_tokens(scope: Any, container: Any, tokens: str, mask: str, delimiter: str) -> tuple[str, str]:
+    """Split every real token of ``[N, M]`` on ``delimiter``, keeping empty pieces (like Java).
+
+    ONNX ``StringSplit`` gives ``""`` zero pieces where Java gives one (``""``); a column of
+    ``""`` is appended so that piece exists even when no token in the batch was split.
+    """
+    pieces, counts = _two(scope, container, "StringSplit", [tokens], 20, delimiter=delimiter)
+    lead = op(scope, container, "Shape", [pieces], 15, start=0, end=2)
+    empty_shape = op(scope, container, "Concat", [lead, ints(scope, container, "one", [1])], axis=0)
+    empty = constant(scope, container, "empty", STRING, [], [b""])
+    empties = op(scope, container, "Expand", [empty, empty_shape])
+    pieces = op(scope, container, "Concat", [pieces, empties], axis=2)
+    counts = op(scope, container, "Max", [counts, constant(scope, container, "one", INT64, [], [1])])
+    inner = op(
+        scope,
+        container,
+        "Less",
+        [
+            positions(scope, container, pieces, 2),
+            op(scope, container, "Unsqueeze", [counts, _axis(scope, container, -1)]),
+        ],
+    )
+    outer = op(scope, container, "Unsqueeze", [mask, _axis(scope, container, -1)])
+    piece_mask = op(scope, container, "And", [outer, inner], 7)
+    flat = op(
+        scope,
+        container,
+        "Concat",
+        [dim(scope, container, pieces, 0), ints(scope, container, "minus_one", [-1])],
+        axis=0,
+    )
+    flat_pieces = op(scope, container, "Reshape", [pieces, flat], 14)
+    flat_mask = op(scope, container, "Reshape", [piece_mask, flat], 14)
+    return compact(scope, container, flat_pieces, flat_mask)
+
+
+def split_on_whitespace(scope: Any, container: Any, documents: str) -> tuple[str, str]:
+    """``[N]`` documents split on every Java ``\\s`` character, empty pieces kept, in order."""
+    shape = ints(scope, container, "column", [-1, 1])
+    tokens = op(scope, container, "Reshape", [documents, shape], 14)
+    true = constant(scope, container, "true", BOOL, [], [True])
+    mask = op(scope, container, "Expand", [true, op(scope, container, "Shape", [tokens], 15)])
+    for delimiter in JAVA_WHITESPACE:
+        tokens, mask = split_tokens(scope, container, tokens, mask, delimiter)
+    return tokens, mask
+
+
+def documents(scope: Any, container: Any, variable: Any) -> str:
+    """A ``[N, 1]`` (or ``[N]``) string input as a 1-D ``[N]`` tensor."""
+    flat = ints(scope, container, "flat", [-1])
+    return op(scope, container, "Reshape", [variable.full_name, flat], 14)
+
+
+def _axis(scope: Any, container: Any, axis: int) -> str:
+    return ints(scope, container, "axis", [axis])
+
+
+def _two(
+    scope: Any, container: Any, op_type: str, inputs: Sequence[str], needed: int, **attrs: Any
+) -> tuple[str, str]:
+    """A node with two outputs."""
+    first = scope.get_unique_variable_name(op_type.lower())
+    second = scope.get_unique_variable_name(op_type.lower())
+    container.add_node(
+        op_type,
+        list(inputs),
+        [first, second],
+        op_version=version(container, needed),
+        name=scope.get_unique_operator_name(op_type),
+        **attrs,
+    )
+    return first, second
+
+
+def scatter_into_buckets(
+    scope: Any,
+    container: Any,
+    buckets: str,
+    values: str,
+    num_features: int,
+    reduction: str,
+    output: str,
+) -> None:
+    """``output[r, buckets[r, k]] (reduction)= values[r, k]`` over a zero float ``[N, num_features]``."""
+    from onnx import helper
+
+    shape = op(
+        scope,
+        container,
+        "Concat",
+        [dim(scope, container, buckets, 0), ints(scope, container, "width", [num_features])],
+        axis=0,
+    )
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+    zeros = op(scope, container, "ConstantOfShape", [shape], 9, value=zero)
+    op(
+        scope,
+        container,
+        "ScatterElements",
+        [zeros, buckets, values],
+        18,
+        axis=1,
+        reduction=reduction,
+        output=output,
+    )
+
+
+def calculate_num_features_shapes(operator: Any) -> None:
+    """float ``[N, numFeatures]`` (HashingTF, FeatureHasher)."""
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = FloatTensorType([n, int(operator.raw_operator.getNumFeatures())])

@@ -1,0 +1,336 @@
+"""Save-time analysis: which stages run, which columns go in and out, and the ONNX verdict.
+
+``analyse`` does the work ``save_model`` needs before anything is written: it prunes the
+pipeline, types the inputs from the example, runs Spark on the parity rows, converts to
+ONNX, and verifies the graph against Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
+from mlflow_sparkonnx.convert.verify import ParityReport, verify_parity
+from mlflow_sparkonnx.exceptions import (
+    ConversionError,
+    InvalidInputError,
+    ParityMismatchError,
+    SparkOnnxError,
+    UnsupportedStageError,
+)
+from mlflow_sparkonnx.scoring.guards import (
+    closed_categories,
+    find_violations,
+    null_sensitive_inputs,
+    nulls_refused_by_onnx,
+    numeric_guards,
+)
+from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import OnnxRuntime
+from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
+from mlflow_sparkonnx.scoring.schema import (
+    coerce_inputs,
+    columns_from_spark_schema,
+    spark_frame_to_pandas,
+    to_spark_frame,
+)
+from mlflow_sparkonnx.sparkml.pipeline import (
+    default_output_columns,
+    prune_stages,
+    required_input_columns,
+    stage_columns,
+)
+
+_logger = logging.getLogger(__name__)
+
+VERIFIED = "verified"
+MISMATCH = "mismatch"
+UNSUPPORTED = "unsupported"
+FAILED = "failed"
+DISABLED = "disabled"
+
+
+@dataclass
+class Analysis:
+    """Everything save_model records about a pipeline."""
+
+    pipeline: Any
+    dropped_stages: list[Any]
+    inputs: list[Column]
+    outputs: list[Column]
+    example: pd.DataFrame
+    raw_example: pd.DataFrame
+    onnx_status: str
+    onnx_reason: str
+    graph: ConvertedGraph | None = None
+    parity: ParityReport | None = None
+    predictions: pd.DataFrame | None = field(default=None, repr=False)
+    #: The graph's outputs on the same parity rows (paired with ``predictions``; the report plots them).
+    onnx_predictions: pd.DataFrame | None = field(default=None, repr=False)
+    closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numeric_guards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    null_sensitive_inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default_runtime(self) -> str:
+        return "onnx" if self.onnx_status == VERIFIED else "spark"
+
+
+def example_to_frames(input_example: Any, spark: Any, limit: int) -> tuple[pd.DataFrame, list[Column]]:
+    """The example's first ``limit`` rows as pandas, and its columns with Spark types."""
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+    if isinstance(input_example, SparkDataFrame):
+        limited = input_example.limit(limit)
+        first = limited.first()
+        columns = columns_from_spark_schema(limited.schema, first)
+        return spark_frame_to_pandas(limited), columns
+    if isinstance(input_example, pd.DataFrame):
+        frame = input_example.head(limit).reset_index(drop=True)
+        return frame, [_column_from_pandas(frame, name) for name in frame.columns]
+    raise TypeError(
+        "input_example must be a pandas DataFrame or a Spark DataFrame of raw input rows, "
+        f"not {type(input_example).__name__}."
+    )
+
+
+def _column_from_pandas(frame: pd.DataFrame, name: Any) -> Column:
+    series = frame[name]
+    if not isinstance(name, str):
+        raise InvalidInputError(f"Input column names must be strings; got {name!r}.")
+    if pd.api.types.is_bool_dtype(series):
+        return Column(name, "boolean")
+    if pd.api.types.is_integer_dtype(series):
+        return Column(name, "bigint")
+    if pd.api.types.is_float_dtype(series):
+        return Column(name, "double")
+    first = next((v for v in series if v is not None), None)
+    if isinstance(first, str) or first is None:
+        return Column(name, "string")
+    if hasattr(first, "toArray"):
+        return Column(name, "vector", int(first.size))
+    if hasattr(first, "__len__"):
+        if any(isinstance(x, str) for x in first):
+            return Column(name, "array<string>")
+        return Column(name, "vector", len(first))
+    raise InvalidInputError(
+        f"Input column '{name}' holds {type(first).__name__} values, which have no Spark type here."
+    )
+
+
+def analyse(
+    pipeline: Any,
+    input_example: Any,
+    *,
+    output_cols: list[str] | None,
+    onnx: str | bool,
+    target_opset: int | None,
+    parity_rows: int,
+    spark: Any,
+) -> Analysis:
+    """Prune, type, run Spark, convert and verify; never writes anything."""
+    stages = list(pipeline.stages)
+    chosen_outputs = list(output_cols) if output_cols else default_output_columns(stages)
+    if not chosen_outputs:
+        raise SparkOnnxError("Cannot tell the pipeline's output columns; pass output_cols=[...].")
+    kept, dropped = prune_stages(stages, chosen_outputs)
+    from pyspark.ml import PipelineModel
+
+    pruned = PipelineModel(stages=kept)
+
+    if input_example is None:
+        raise SparkOnnxError(
+            "input_example is required: a pandas or Spark DataFrame of raw input rows. It types "
+            "the model's inputs and supplies the rows the ONNX graph is verified on."
+        )
+    frame, example_columns = example_to_frames(input_example, spark, parity_rows)
+    required = required_input_columns(kept)
+    if required is None:
+        inputs = example_columns
+    else:
+        by_name = {c.name: c for c in example_columns}
+        absent = [name for name in required if name not in by_name]
+        if absent:
+            raise InvalidInputError(f"input_example lacks the column(s) {absent} that the pipeline reads.")
+        inputs = [by_name[name] for name in required]
+    coerced = coerce_inputs(frame, inputs)
+    closed = closed_categories(kept, inputs)
+    ranges = numeric_guards(kept, inputs)
+    null_sensitive = null_sensitive_inputs(kept, inputs)
+    left_out = _rows_left_out(coerced, closed, ranges, nulls_refused_by_onnx(inputs, null_sensitive, ranges))
+    if left_out.any():
+        _logger.info(
+            "%d input_example rows hold values a stage refuses or drops (unseen categories, values "
+            "outside Bucketizer splits, nulls the ONNX runtime refuses); they are left out of the "
+            "parity rows.",
+            int(left_out.sum()),
+        )
+        coerced = coerced[~left_out].reset_index(drop=True)
+        frame = frame[~left_out].reset_index(drop=True)
+    outputs = _output_columns(pruned, coerced, inputs, chosen_outputs, spark)
+    spark_runtime = SparkRuntime(pruned, inputs, outputs, spark)
+    spark_result = spark_runtime.predict(coerced)
+    raw_example = frame[[c.name for c in inputs]]
+    analysis = Analysis(
+        pruned,
+        dropped,
+        inputs,
+        outputs,
+        coerced,
+        raw_example,
+        DISABLED,
+        "ONNX conversion disabled (onnx=False)",
+        predictions=spark_result,
+        closed_categories=closed,
+        numeric_guards=ranges,
+        null_sensitive_inputs=null_sensitive,
+    )
+    if onnx is False:
+        return analysis
+    _convert_and_verify(analysis, spark_result, target_opset, spark)
+    if onnx == "require" and analysis.onnx_status != VERIFIED:
+        error = {MISMATCH: ParityMismatchError, UNSUPPORTED: UnsupportedStageError}.get(
+            analysis.onnx_status, ConversionError
+        )
+        raise error(f"onnx='require' but the ONNX graph is {analysis.onnx_status}: {analysis.onnx_reason}")
+    if analysis.onnx_status != VERIFIED:
+        _logger.warning(
+            "Saving native-only (ONNX %s): %s. The model will be served with Spark.",
+            analysis.onnx_status,
+            analysis.onnx_reason,
+        )
+    return analysis
+
+
+#: Dense elements one ONNX batch may hold in its widest intermediate (16 MiB of float32).
+_DENSE_ELEMENTS_PER_BATCH = 1 << 22
+#: Tokens per document assumed for ``[rows, tokens, size]`` intermediates (Word2Vec).
+_TOKENS_PER_ROW = 1024
+
+
+def onnx_batch_rows(stages: list[Any], model: Any | None = None) -> int:
+    """Rows per ONNX run: fewer when the graph holds wide dense rows (``[N, 2^18]`` floats → 16 rows).
+
+    With the final ONNX ``model``, the widths are read from the graph itself, so a dense vector
+    the conversion rewrote away (see :mod:`mlflow_sparkonnx.convert.sparse_linear`) no longer
+    shrinks the batch; without it, from the stages' parameters (HashingTF/FeatureHasher
+    ``numFeatures``, CountVectorizer's vocabulary). Word2Vec's ``[rows, tokens, size]`` floats are
+    counted from the stage either way, allowing ~1k tokens per row.
+    """
+    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS
+
+    widths = [1]
+    for stage in stages:
+        if model is None and stage.hasParam("numFeatures") and stage.isDefined(stage.getParam("numFeatures")):
+            widths.append(int(stage.getOrDefault("numFeatures")))
+        if model is None and hasattr(stage, "vocabulary"):
+            widths.append(len(stage.vocabulary))
+        if hasattr(stage, "getVectorSize"):  # Word2Vec: [rows, tokens, size] floats
+            widths.append(int(stage.getVectorSize()) * _TOKENS_PER_ROW)
+    if model is not None:
+        widths.extend(_graph_row_widths(model))
+    return max(1, min(DEFAULT_BATCH_ROWS, _DENSE_ELEMENTS_PER_BATCH // max(widths)))
+
+
+def _graph_row_widths(model: Any) -> list[int]:
+    """Elements per row of the graph's tensors whose per-row shape is fixed.
+
+    Two sources: shapes ONNX shape inference knows (``[N, d1, ...]`` with every ``d`` known), and
+    ``ConstantOfShape`` fills of ``Concat(Shape(x)[0:1], constants)`` (the converters' dense
+    ``[N, width]`` zeros, whose width inference cannot see). Tensors with a data-dependent
+    dimension (tokens per row) are not counted.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    widths = []
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # an unusual graph: the fills below still count
+        inferred = model
+    graph = inferred.graph
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        tensor = info.type.tensor_type
+        dims = tensor.shape.dim
+        if tensor.elem_type == onnx.TensorProto.STRING or len(dims) < 2:
+            continue
+        if all(d.HasField("dim_value") and d.dim_value > 0 for d in dims[1:]):
+            widths.append(int(np.prod([d.dim_value for d in dims[1:]])))
+    constants = {i.name: i for i in model.graph.initializer}
+    constants.update(
+        {n.output[0]: n.attribute[0].t for n in model.graph.node if n.op_type == "Constant" and n.attribute}
+    )
+    producers = {out: n for n in model.graph.node for out in n.output}
+    for fill in (n for n in model.graph.node if n.op_type == "ConstantOfShape"):
+        concat = producers.get(fill.input[0])
+        if concat is None or concat.op_type != "Concat" or len(concat.input) < 2:
+            continue
+        rows, *rest = concat.input
+        if rows in constants or any(name not in constants for name in rest):
+            continue
+        values = [numpy_helper.to_array(constants[name]).reshape(-1) for name in rest]
+        widths.append(int(np.prod(np.concatenate(values))))
+    return widths
+
+
+def _rows_left_out(
+    frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any], nulls_refused: dict[str, str]
+) -> Any:
+    """Rows a stage refuses or drops, and rows holding a null the ONNX runtime refuses."""
+    refused, left_out = find_violations(frame, closed, ranges)
+    for _, mask, _ in refused:
+        left_out = left_out | mask
+    for column in nulls_refused:
+        left_out = left_out | np.isnan(frame[column].to_numpy(dtype="float64"))
+    return left_out
+
+
+def _output_columns(
+    pipeline: Any, frame: pd.DataFrame, inputs: list[Column], names: list[str], spark: Any
+) -> list[Column]:
+    transformed = pipeline.transform(to_spark_frame(frame.head(1), inputs, spark))
+    available = {f.name for f in transformed.schema.fields}
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        produced = sorted({c for s in pipeline.stages for c in stage_columns(s).outputs})
+        raise SparkOnnxError(
+            f"output_cols {unknown} are not produced by the pipeline (it produces {produced})."
+        )
+    return columns_from_spark_schema(transformed.select(*names).schema)
+
+
+def _convert_and_verify(
+    analysis: Analysis, spark_result: pd.DataFrame, target_opset: int | None, spark: Any
+) -> None:
+    try:
+        graph = convert_pipeline(
+            analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs], spark, target_opset
+        )
+        onnx_runtime = OnnxRuntime(
+            graph.model.SerializeToString(),
+            analysis.inputs,
+            analysis.outputs,
+            graph.output_names,
+            batch_rows=onnx_batch_rows(analysis.pipeline.stages),  # as MLmodel records it
+        )
+        onnx_result = onnx_runtime.predict(analysis.example)
+    except UnsupportedStageError as exc:
+        analysis.onnx_status, analysis.onnx_reason = UNSUPPORTED, exc.message
+        return
+    except Exception as exc:  # an invalid graph fails at session creation or at run time
+        message = exc.message if isinstance(exc, SparkOnnxError) else f"{type(exc).__name__}: {exc}"
+        analysis.onnx_status, analysis.onnx_reason = FAILED, message.splitlines()[0][:500]
+        return
+    analysis.graph = graph
+    analysis.onnx_predictions = onnx_result
+    analysis.parity = verify_parity(spark_result, onnx_result, analysis.outputs)
+    if analysis.parity.passed:
+        analysis.onnx_status = VERIFIED
+        analysis.onnx_reason = f"all outputs agree with Spark on {analysis.parity.rows} rows"
+    else:
+        analysis.onnx_status, analysis.onnx_reason = MISMATCH, analysis.parity.describe_failure()

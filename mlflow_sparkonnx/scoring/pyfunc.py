@@ -1,0 +1,131 @@
+"""The pyfunc wrapper: picks a runtime at load time and scores pandas frames with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+import pandas as pd
+
+from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.contract import Column, read_flavor
+from mlflow_sparkonnx.scoring.guards import InputGuards, nulls_refused_by_onnx
+from mlflow_sparkonnx.scoring.runtime_choice import choose_runtime
+from mlflow_sparkonnx.scoring.runtimes.base import null_rows_where
+from mlflow_sparkonnx.scoring.schema import coerce_columns, unseen_category_error
+
+_logger = logging.getLogger(__name__)
+
+# Spark's StringIndexerModel with handleInvalid="error" fails a job with this message.
+_SPARK_UNSEEN_LABEL = re.compile(r"Unseen label: (.*?)\. To handle unseen labels")
+
+
+class SparkOnnxModel:
+    """A loaded sparkonnx model: ``predict(pandas.DataFrame) -> pandas.DataFrame``.
+
+    ``runtime`` says which runtime answers ("onnx" or "spark").
+    """
+
+    def __init__(self, local_path: str, model_config: dict[str, Any] | None = None) -> None:
+        conf = read_flavor(local_path)
+        self.flavor_conf = conf
+        self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
+        self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
+        self.runtime = choose_runtime(conf, model_config)
+        closed, ranges = conf.get("closed_categories") or {}, conf.get("numeric_guards") or {}
+        null_sensitive = conf.get("null_sensitive_inputs") or {}  # older models lack it
+        nulls_refused = (
+            nulls_refused_by_onnx(self.inputs, null_sensitive, ranges) if self.runtime == "onnx" else None
+        )
+        self._guards = InputGuards(closed, ranges, nulls_refused)
+        if self.runtime == "onnx":
+            self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
+        else:
+            config = model_config or {}
+            self._runtime = _load_spark_runtime(local_path, conf, self.inputs, self.outputs, config)
+        _logger.info("sparkonnx model at %s scores with the %s runtime.", local_path, self.runtime)
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Score a frame by column name; extra columns are ignored."""
+        frame = _as_frame(model_input)
+        columns = coerce_columns(frame, self.inputs)
+        n_rows = len(frame)
+        skip = self._guards.rows_to_skip(columns)
+        try:
+            if not skip.any():
+                return self._runtime.predict_columns(columns, n_rows)
+            kept = {name: values[~skip] for name, values in columns.items()}
+            scored = self._runtime.predict_columns(kept, int((~skip).sum()))
+            return null_rows_where(scored, skip, self.outputs)
+        except Exception as exc:
+            match = _SPARK_UNSEEN_LABEL.search(str(exc)) if self.runtime == "spark" else None
+            if match is None:
+                raise
+            raise unseen_category_error(columns, self.inputs, match.group(1)) from None
+
+    def get_raw_model(self) -> SparkOnnxModel:
+        """This object, so ``pyfunc_model.get_raw_model().runtime`` tells the runtime."""
+        return self
+
+    @property
+    def runtime_impl(self) -> Any:
+        """The runtime object (``OnnxRuntime`` or ``SparkRuntime``)."""
+        return self._runtime
+
+
+def _as_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    if isinstance(model_input, dict):
+        return pd.DataFrame(
+            {
+                k: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else [v]
+                for k, v in model_input.items()
+            }
+        )
+    if isinstance(model_input, list) and all(isinstance(r, dict) for r in model_input):
+        return pd.DataFrame(model_input)
+    return model_input
+
+
+def _load_onnx_runtime(
+    local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
+) -> Any:
+    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS, OnnxRuntime
+
+    onnx_path = os.path.join(local_path, conf["onnx_model"])
+    verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
+    with open(onnx_path, "rb") as f:
+        model_bytes = f.read()
+    from mlflow_sparkonnx.sparkml.session import in_spark_task
+
+    batch_rows = conf.get("onnx_batch_rows") or DEFAULT_BATCH_ROWS
+    threads = 1 if in_spark_task() else None  # spark_udf: Spark already runs one worker per core
+    return OnnxRuntime(
+        model_bytes, inputs, outputs, conf["onnx_outputs"], batch_rows=batch_rows, intra_op_threads=threads
+    )
+
+
+def _load_spark_runtime(
+    local_path: str,
+    conf: dict[str, Any],
+    inputs: list[Column],
+    outputs: list[Column],
+    model_config: dict[str, Any],
+) -> Any:
+    from mlflow_sparkonnx.scoring.runtime_choice import refuse_native_in_spark_task
+    from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
+    from mlflow_sparkonnx.sparkml.native_model import load_native_pipeline
+    from mlflow_sparkonnx.sparkml.session import get_or_create_spark
+
+    refuse_native_in_spark_task()  # spark_udf: no SparkSession inside a Spark task
+    spark = get_or_create_spark(model_config.get("spark_conf") or {})
+    pipeline = load_native_pipeline(local_path, conf, spark, model_config.get("dfs_tmpdir"))
+    return SparkRuntime(pipeline, inputs, outputs, spark)
+
+
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> SparkOnnxModel:
+    """MLflow's pyfunc entry point (``loader_module: mlflow_sparkonnx``)."""
+    return SparkOnnxModel(os.path.normpath(path), model_config)

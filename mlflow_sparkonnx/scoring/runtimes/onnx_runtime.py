@@ -1,0 +1,116 @@
+"""Scoring with onnxruntime: no JVM, no pyspark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
+from mlflow_sparkonnx.scoring.schema import Columns
+
+_NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": object,
+}
+
+
+#: Rows per ``InferenceSession.run`` unless the model records a smaller number.
+DEFAULT_BATCH_ROWS = 10_000
+
+
+class OnnxRuntime:
+    """Runs the verified ONNX graph on pandas frames."""
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        model_bytes: bytes,
+        inputs: list[Column],
+        outputs: list[Column],
+        onnx_output_names: dict[str, str],
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        """``intra_op_threads=1`` where the caller already spreads work over the cores (Spark workers)."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+            options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {c.name: c for c in inputs}
+        self._graph_inputs = [(i.name, i.type) for i in self._session.get_inputs()]
+        # Per graph input, worked out once: (name, numpy dtype, one sequence per row?).
+        self._feed_specs = [
+            (name, _NUMPY_TYPES[tensor_type], self._inputs[name].is_sequence)
+            for name, tensor_type in self._graph_inputs
+        ]
+        self._outputs = outputs
+        self._fetch = [onnx_output_names[c.name] for c in outputs]
+        self.batch_rows = max(1, int(batch_rows))
+
+    def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
+        """The graph's input tensors for a coerced frame (or coerced column arrays)."""
+        feeds = {}
+        for name, dtype, is_sequence in self._feed_specs:
+            values = np.asarray(frame[name])
+            if is_sequence:
+                rows = [np.asarray(v, dtype=dtype) for v in values]
+                width = max((len(r) for r in rows), default=0)
+                feeds[name] = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
+            else:
+                feeds[name] = values.astype(dtype, copy=False).reshape(-1, 1)
+        return feeds
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        """Raw ``InferenceSession.run`` on prebuilt feeds."""
+        return self._session.run(self._fetch, feeds)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.predict_columns(frame, len(frame))
+
+    def predict_columns(self, columns: Columns, n_rows: int) -> pd.DataFrame:
+        """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
+        if n_rows == 0:
+            return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
+        frames = [
+            format_outputs(raw, self._outputs, rows) for rows, raw in self.run_in_batches(columns, n_rows)
+        ]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def run_in_batches(self, columns: Columns, n_rows: int) -> list[tuple[int, dict[str, Any]]]:
+        """Raw outputs by name, one ``(rows, outputs)`` per run of at most ``batch_rows`` rows.
+
+        Bounded memory: dense intermediates grow with the rows of one run.
+        """
+        step = self.batch_rows
+        if n_rows <= step:
+            parts = [(n_rows, columns)]
+        else:
+            arrays = _arrays(columns)
+            parts = [
+                (min(step, n_rows - i), {k: v[i : i + step] for k, v in arrays.items()})
+                for i in range(0, n_rows, step)
+            ]
+        names = [c.name for c in self._outputs]
+        return [
+            (rows, dict(zip(names, self.run_feeds(self.feeds(part)), strict=True))) for rows, part in parts
+        ]
+
+
+def _arrays(columns: Columns) -> dict[str, np.ndarray]:
+    if isinstance(columns, pd.DataFrame):
+        return {name: columns[name].to_numpy() for name in columns.columns}
+    return dict(columns)

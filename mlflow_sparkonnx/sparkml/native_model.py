@@ -1,0 +1,247 @@
+"""The native ``PipelineModel`` as a file: written, zipped, checked and loaded in any kind of session.
+
+A classic local session (``local[*]``) writes and reads the model's folder on this machine. A Spark
+Connect session writes where its *server* runs, whose file system may not be this one: the model
+is written to a staging folder there and its files are fetched back through Spark itself (the
+``binaryFile`` source), so nothing needs a shared disk to save. Loading goes the other way: the
+files are copied to a staging folder that the server must be able to read (``dfs_tmpdir``, else
+MLflow's ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``), as ``mlflow.spark`` does.
+
+Before a save reports success the archive is checked: non-empty, the pipeline's and every stage's
+metadata present, and Spark loads what was written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mlflow_sparkonnx.artifacts import extract_zip, verify_checksum, zip_directory
+from mlflow_sparkonnx.exceptions import ArtifactIntegrityError, RuntimeUnavailableError
+from mlflow_sparkonnx.sparkml.session import is_connect_session, is_local_session
+
+_logger = logging.getLogger(__name__)
+
+NATIVE_MODEL_FILE = "sparkml.zip"
+_METADATA_FILE = re.compile(r"metadata/part-00000[^/]*")
+_STAGE_METADATA_FILE = re.compile(r"stages/\d+_([^/]+)/metadata/part-00000[^/]*")
+_DEFAULT_DFS_TMP = "/tmp/mlflow"
+
+
+def staging_root(dfs_tmpdir: str | None = None) -> str:
+    """Where the native model is staged for a server to read: the argument, ``MLFLOW_DFS_TMP``, a default."""
+    return dfs_tmpdir or os.environ.get("MLFLOW_DFS_TMP") or _DEFAULT_DFS_TMP
+
+
+@contextmanager
+def written_by_spark(writable: Any, spark: Any, dfs_tmpdir: str | None = None) -> Iterator[tuple[str, str]]:
+    """Save a Spark ML model or stage (``writable.write()``); yield where Spark reads it and a local copy.
+
+    Yields ``(location, local_dir)``: ``location`` is what ``PipelineModel.load`` takes in this
+    session, ``local_dir`` a folder on this machine with the same files. A local session writes
+    ``local_dir`` directly; any other session writes to a staging folder on the server's side whose
+    files are fetched into ``local_dir`` through Spark. Both are removed afterwards.
+    """
+    workdir = tempfile.mkdtemp(prefix="sparkonnx-native-")
+    local_dir = os.path.join(workdir, "model")
+    remote = None
+    try:
+        if is_local_session(spark):
+            location = f"file://{local_dir}"
+            writable.write().overwrite().save(location)
+        else:
+            remote = location = _join(staging_root(dfs_tmpdir), f"sparkonnx-{uuid.uuid4().hex}")
+            writable.write().overwrite().save(remote)
+            _fetch_files(spark, remote, local_dir)
+        yield location, local_dir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if remote is not None:
+            _remove_if_visible(remote)
+
+
+def _fetch_files(spark: Any, remote: str, local_dir: str) -> None:
+    """Copy every file under ``remote`` (on the server's file system) into ``local_dir``.
+
+    Spark's file sources skip names starting with ``_`` or ``.`` (``_SUCCESS``, CRC files), which
+    a model does not need to load.
+    """
+    marker = "/" + remote.rstrip("/").rsplit("/", 1)[-1] + "/"
+    rows = (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .load(remote)
+        .select("path", "length", "content")
+        .collect()
+    )
+    if not rows:
+        raise ArtifactIntegrityError(
+            f"Spark wrote no files at '{remote}' (the staging folder on the server)."
+        )
+    for row in rows:
+        relative = row["path"].split(marker, 1)[-1]
+        target = os.path.join(local_dir, *relative.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(row["content"])
+        if os.path.getsize(target) != row["length"]:
+            raise ArtifactIntegrityError(
+                f"'{relative}' arrived with {os.path.getsize(target)} of {row['length']} bytes."
+            )
+
+
+def write_native_archive(pipeline: Any, archive: str, spark: Any, dfs_tmpdir: str | None = None) -> None:
+    """Write ``pipeline`` as a zip at ``archive``; raise unless Spark loads it and the zip is whole."""
+    from pyspark.ml import PipelineModel
+
+    stage_uids = [stage.uid for stage in pipeline.stages]
+    with written_by_spark(pipeline, spark, dfs_tmpdir) as (location, local_dir):
+        loaded = [stage.uid for stage in PipelineModel.load(location).stages]
+        if loaded != stage_uids:
+            raise ArtifactIntegrityError(
+                f"Spark wrote the native model with stages {loaded}, not the pipeline's {stage_uids}."
+            )
+        zip_directory(local_dir, archive)
+    check_native_archive(archive, stage_uids)
+
+
+def check_native_archive(archive: str, stage_uids: list[str]) -> None:
+    """Refuse an empty or partial archive: the pipeline's metadata and each stage's must be there.
+
+    Spark writes a metadata folder per model (``metadata/part-00000``, ``part-00000-<id>.txt`` from
+    Spark 4 on) and one per stage under ``stages/<index>_<uid>/``.
+    """
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            damaged = zf.testzip()
+            pipeline_metadata = [n for n in names if _METADATA_FILE.fullmatch(n)]
+            metadata = json.loads(zf.read(pipeline_metadata[0])) if pipeline_metadata else None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArtifactIntegrityError(f"The native model archive '{archive}' is unreadable: {exc}") from exc
+    if not names:
+        raise ArtifactIntegrityError(f"The native model archive '{archive}' is empty.")
+    if damaged is not None:
+        raise ArtifactIntegrityError(f"The native model archive '{archive}' is damaged at '{damaged}'.")
+    if metadata is None:
+        raise ArtifactIntegrityError(f"The native model archive '{archive}' has no pipeline metadata.")
+    recorded = metadata.get("paramMap", {}).get("stageUids", [])
+    if recorded != stage_uids:
+        raise ArtifactIntegrityError(
+            f"The native model archive '{archive}' lists stages {recorded}, not the pipeline's {stage_uids}."
+        )
+    present = {m.group(1) for m in map(_STAGE_METADATA_FILE.fullmatch, names) if m}
+    missing = [uid for uid in stage_uids if uid not in present]
+    if missing:
+        raise ArtifactIntegrityError(
+            f"The native model archive '{archive}' lacks the metadata of stages {missing}."
+        )
+
+
+def load_native_pipeline(
+    local_path: str, conf: dict[str, Any], spark: Any, dfs_tmpdir: str | None = None
+) -> Any:
+    """The saved ``PipelineModel``, restricted to the stages the outputs need (``conf["stage_uids"]``).
+
+    ``local_path`` is the downloaded model directory and ``conf`` its ``sparkonnx`` flavor block.
+    """
+    from pyspark.ml import PipelineModel
+
+    from mlflow_sparkonnx.sparkml.pipeline import as_pipeline_model
+
+    extracted = extract_native_model(local_path, conf)
+    location = _location_for(spark, extracted, dfs_tmpdir)
+    try:
+        native = PipelineModel.load(location)
+    except Exception as exc:
+        raise _load_error(exc, conf, spark, location) from exc
+    finally:
+        if is_connect_session(spark):  # the server has read it (Spark ML models load eagerly)
+            _remove_if_visible(location)
+    by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
+    return PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
+
+
+def extract_native_model(local_path: str, conf: dict[str, Any]) -> str:
+    """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory."""
+    archive = os.path.join(local_path, conf["native_model"])
+    verify_checksum(archive, conf.get("native_model_sha256"))
+    target = tempfile.mkdtemp(prefix="sparkonnx-native-")
+    extract_zip(archive, target)
+    return target
+
+
+def _location_for(spark: Any, extracted: str, dfs_tmpdir: str | None) -> str:
+    """Where ``spark`` can read the extracted model from."""
+    if is_local_session(spark):
+        return f"file://{extracted}"
+    if is_connect_session(spark):
+        staged = _join(staging_root(dfs_tmpdir), f"sparkonnx-{uuid.uuid4().hex}")
+        shutil.copytree(extracted, _local_path(staged))
+        return staged
+    from mlflow.spark import _HadoopFileSystem
+    from mlflow.utils.uri import generate_tmp_dfs_path
+
+    # A classic cluster: executors read the model's data files from the cluster's file system.
+    return _HadoopFileSystem.maybe_copy_from_local_file(
+        extracted, generate_tmp_dfs_path(staging_root(dfs_tmpdir))
+    )
+
+
+def _load_error(exc: Exception, conf: dict[str, Any], spark: Any, location: str) -> Exception:
+    """Say why Spark could not load the model: an older Spark, or a server that cannot see the files."""
+    saved_with = conf.get("pyspark_version")
+    running = spark.version
+    if saved_with and _older(running, saved_with):
+        verified = conf.get("onnx_status") == "verified"
+        hint = "Score it with runtime='onnx' (its graph is verified), or" if verified else "Use"
+        return RuntimeUnavailableError(
+            f"This model was saved with Spark {saved_with} and this Spark is {running}, which cannot read "
+            f"it ({type(exc).__name__}: {_first_line(exc)}). {hint} Spark {saved_with} or newer."
+        )
+    if is_connect_session(spark):
+        return RuntimeUnavailableError(
+            f"The Spark Connect server could not load the native model staged at '{location}' "
+            f"({type(exc).__name__}: {_first_line(exc)}). The client copies it there and the server reads "
+            "it: set MLFLOW_DFS_TMP (or dfs_tmpdir=) to a folder both can read, such as a shared volume."
+        )
+    return exc
+
+
+def _older(running: str, saved_with: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(running).release[:2] < Version(saved_with).release[:2]
+    except InvalidVersion:
+        return False
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _join(root: str, name: str) -> str:
+    return root.rstrip("/") + "/" + name
+
+
+def _local_path(location: str) -> str:
+    """A ``file:`` URI or plain path as a path on this machine."""
+    return location[len("file:") :].replace("//", "/", 1) if location.startswith("file:") else location
+
+
+def _remove_if_visible(remote: str) -> None:
+    """Delete a staging folder when this machine sees it (a local path); a remote one stays for its owner."""
+    path = _local_path(remote)
+    if "://" not in path and os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)

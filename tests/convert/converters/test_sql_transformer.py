@@ -1,0 +1,229 @@
+"""SQLTransformer: parity with Spark (ANSI mode) on Adult rows plus edge values, Spark's errors
+reproduced as graph failures, and statements outside the subset refused with the construct named."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from parity import assert_onnx_matches_spark
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import SQLTransformer, StringIndexer, VectorAssembler
+
+import mlflow_sparkonnx
+from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError, parse_statement
+
+NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+SCHEMA = ", ".join(f"{c} bigint" for c in NUMERIC) + ", x double, n bigint"
+
+#: One alias per construct (and per edge the construct has).
+EXPRESSIONS = {
+    "ae": "age * education_num",  # bigint * bigint stays bigint
+    "net": "capital_gain - capital_loss + 1",
+    "rate": "capital_gain / hours_per_week",  # always double
+    "xq": "x / 4",
+    "x2": "x * 2 + 1e300",  # huge values overflow to inf in double
+    "n3": "n * 3",  # null propagates
+    "neg": "-n",
+    "gt": "x > 0",  # NaN is above every number
+    "self_eq": "x = x",  # NaN = NaN is true
+    "lt_null": "n < 2",
+    "le": "age <= 40",
+    "ne": "education_num != 9",
+    "nse": "n <=> 0",
+    "is_null": "n IS NULL",
+    "logic": "(age > 40 AND n > 0) OR NOT (x < 0)",
+    "case_no_else": "CASE WHEN age > 60 THEN 2 WHEN age > 40 THEN 1 END",
+    "case_simple": "CASE n WHEN 0 THEN x WHEN 1 THEN 1.5D ELSE age END",
+    "case_lazy": "CASE WHEN n = 0 OR n IS NULL THEN -1.0D ELSE age / n END",  # no division by zero
+    "iff": "IF(x > 0, x, -x)",
+    "co": "COALESCE(n, age, 0)",
+    "try_i": "TRY_CAST(x AS INT)",  # NaN, inf, out of range -> null
+    "cast_i": "CAST(age / 3 AS INT)",
+    "cast_s": "CAST(capital_loss - 2000 AS SMALLINT)",
+    "cast_d": "CAST(n AS DOUBLE)",
+    "cast_b": "CAST(x AS BOOLEAN)",
+    "cast_bi": "CAST(age > 40 AS INT)",
+    "ab": "ABS(x) + ABS(n - 5)",
+    "ln": "LOG(x)",  # <= 0 -> null, NaN -> NaN
+    "ln_age": "LN(age)",
+    "log2": "LOG(2, capital_gain)",
+    "log10": "LOG10(age)",
+    "ex": "EXP(x / 100)",
+    "sq": "SQRT(x)",  # negative -> NaN
+    "pw": "POW(x, 2)",
+    "pw_half": "POWER(age, 0.5)",
+    "pw_null": "POW(x, n)",
+    "pw_java": "POW(1.0D, x)",  # Java: 1 ^ NaN is NaN, 1 ^ inf is NaN
+    "gr": "GREATEST(x, age, n)",
+    "le_least": "LEAST(x, 0.0D, n)",
+    "gr_int": "GREATEST(age, hours_per_week, 45)",
+}
+ASSEMBLED = ["ae", "net", "rate", "co", "cast_bi", "gr_int", "ln_age"]
+STATEMENT = "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in EXPRESSIONS.items()) + " FROM __THIS__"
+
+
+def _with_extra_columns(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    frame["x"] = rng.normal(0, 3, len(frame))
+    frame["n"] = pd.array(rng.integers(-3, 4, len(frame)), dtype="Int64")
+    return frame
+
+
+def _spark_frame(spark, frame: pd.DataFrame, with_income: bool = False):
+    """Keep NaN as NaN in the double column and None as null in the bigint one."""
+    names = [*NUMERIC, "x", "n"] + (["income"] if with_income else [])
+    rows = []
+    for record in frame[names].itertuples(index=False):
+        values = [int(v) for v in record[:5]] + [float(record[5])]
+        values.append(None if pd.isna(record[6]) else int(record[6]))
+        rows.append(tuple(values) + ((record[7],) if with_income else ()))
+    return spark.createDataFrame(rows, SCHEMA + (", income string" if with_income else ""))
+
+
+def _edge_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    specials = [0.0, -0.0, -3.5, 1e308, -1e308, math.nan, math.inf, -math.inf, 1e10, 2147483647.5]
+    for i, value in enumerate(specials):
+        frame.loc[i * 7 :: 70, "x"] = value
+    frame.loc[::5, "n"] = pd.NA
+    frame.loc[1::11, "n"] = 0
+    frame.loc[2::13, "n"] = 3_000_000_000
+    frame.loc[3::17, "capital_gain"] = 0
+    return frame
+
+
+@pytest.fixture(scope="module")
+def sql_lr_model(spark, adult_train):
+    train = _with_extra_columns(adult_train.head(500), 1)
+    stages = [
+        SQLTransformer(statement=STATEMENT),
+        VectorAssembler(inputCols=ASSEMBLED, outputCol="features"),
+        StringIndexer(inputCol="income", outputCol="label"),
+        LogisticRegression(maxIter=10, regParam=0.01),
+    ]
+    return Pipeline(stages=stages).fit(_spark_frame(spark, train, with_income=True))
+
+
+def test_sql_transformer_matches_spark(spark, sql_lr_model, adult_holdout, tmp_path):
+    frame = _spark_frame(spark, _edge_rows(_with_extra_columns(adult_holdout.head(300), 2)))
+    outputs = [*EXPRESSIONS, "prediction", "probability"]
+    conf = assert_onnx_matches_spark(sql_lr_model, frame, spark, tmp_path, output_cols=outputs)
+    assert conf["parity"]["rows"] == 300
+    assert [c["name"] for c in conf["inputs"]] == [*NUMERIC, "x", "n"]
+    spark_rows = sql_lr_model.transform(frame).select("ln", "gt", "case_no_else", "try_i").collect()
+    assert any(r["ln"] is None for r in spark_rows)  # the edge rows really reach the null cases
+    assert any(r["case_no_else"] is None for r in spark_rows)
+    assert any(r["try_i"] is None for r in spark_rows)
+
+
+def _save(spark, statement: str, frame: pd.DataFrame, path, outputs: list[str], onnx="require"):
+    model = PipelineModel(stages=[SQLTransformer(statement=statement)])
+    schema = ", ".join(f"{c} {'double' if c == 'x' else 'bigint'}" for c in frame.columns)
+    example = spark.createDataFrame([tuple(r) for r in frame.itertuples(index=False)], schema)
+    mlflow_sparkonnx.save_model(model, str(path), input_example=example, output_cols=outputs, onnx=onnx)
+    return yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
+
+
+def test_where_spark_raises_the_graph_raises(spark, tmp_path):
+    import mlflow.pyfunc
+
+    statement = "SELECT *, a / b AS q, CAST(x AS INT) AS xi, a * b AS m FROM __THIS__"
+    safe = pd.DataFrame({"a": [1, 2, 3], "b": [1, 2, 4], "x": [1.5, -2.5, 3.0]})
+    conf = _save(spark, statement, safe, tmp_path / "m", ["q", "xi", "m"])
+    assert conf["onnx_status"] == "verified"
+    onnx_model = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "onnx"})
+    spark_model = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "spark"})
+    assert onnx_model.predict(safe)["m"].tolist() == [1.0, 4.0, 12.0]
+    for bad in (
+        {"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]},  # DIVIDE_BY_ZERO
+        {"a": [1, 1], "b": [1, 1], "x": [1.0, 1e10]},  # CAST_OVERFLOW
+        {"a": [1, 4_000_000_000], "b": [1, 4_000_000_000], "x": [1.0, 1.0]},  # ARITHMETIC_OVERFLOW
+    ):
+        with pytest.raises(Exception, match="SparkRaises"):
+            onnx_model.predict(pd.DataFrame(bad))
+    with pytest.raises(Exception, match="DIVIDE_BY_ZERO"):
+        spark_model.predict(pd.DataFrame({"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]}))
+    # A division in a CASE branch not taken for b = 0 raises in neither.
+    lazy_statement = "SELECT *, CASE WHEN b = 0 THEN 0.0D ELSE a / b END AS safe_q FROM __THIS__"
+    conf = _save(spark, lazy_statement, safe, tmp_path / "lazy", ["safe_q"])
+    lazy = mlflow.pyfunc.load_model(str(tmp_path / "lazy"), model_config={"runtime": "onnx"})
+    assert lazy.predict(pd.DataFrame({"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]}))["safe_q"].tolist() == [
+        1,
+        0,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "output", "named"),
+    [
+        ("SELECT * FROM __THIS__ WHERE a > 1", "a", "WHERE"),
+        ("SELECT *, length(CAST(a AS STRING)) AS l FROM __THIS__", "l", "LENGTH()"),
+        ("SELECT *, (SELECT max(a) FROM __THIS__) AS m FROM __THIS__", "m", "subquery"),
+        ("SELECT *, sin(a) AS s FROM __THIS__", "s", "SIN()"),
+        ("SELECT *, avg(a) OVER (PARTITION BY b) AS w FROM __THIS__", "w", "window function"),
+        ("SELECT *, a * 2.5 AS d FROM __THIS__", "d", "decimal"),
+        ("SELECT *, CAST(x AS FLOAT) AS f FROM __THIS__", "f", "CAST to FLOAT"),
+    ],
+)
+def test_unsupported_statement_is_named(spark, tmp_path, statement, output, named):
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [1, 1, 2], "x": [0.5, 1.5, 2.5]})
+    conf = _save(spark, statement, frame, tmp_path / "m", [output], onnx="auto")
+    assert conf["onnx_status"] == "unsupported"
+    assert "SQLTransformer" in conf["onnx_reason"] and named in conf["onnx_reason"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("SELECT t.* FROM __THIS__ t JOIN other o ON t.a = o.a", "JOIN"),
+        ("SELECT *, my_udf(a) AS u FROM __THIS__", "MY_UDF()"),
+        ("SELECT a, count(*) AS c FROM __THIS__ GROUP BY a", "GROUP BY"),
+        ("SELECT *, a * 2 FROM __THIS__", "without an alias"),
+        ("SELECT * FROM other_table", "FROM other_table"),
+    ],
+)
+def test_statements_spark_cannot_run_here_are_refused_by_the_parser(statement, named):
+    with pytest.raises(UnsupportedSqlError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        parse_statement(statement)
+
+
+#: Expressions whose value reads no column per row: a [1, 1] constant in the graph, broadcast per row.
+CONSTANT_VALUED = {
+    "x_missing": "CAST(x IS NULL AS DOUBLE)",  # x is a double: never null in the graph
+    "x_present": "x IS NOT NULL",
+    "not_missing": "NOT (x IS NULL)",
+    "one": "CAST(1 AS DOUBLE)",
+    "half": "1.5D",
+    "zero_first": "COALESCE(0.0D, x)",
+    "x_filled": "COALESCE(x, 0)",  # x itself: per row
+    "n_missing": "CAST(n IS NULL AS DOUBLE)",  # per row: n is a bigint that may be null
+}
+
+
+def test_constant_valued_expressions_give_one_value_per_row(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, 300)
+    x[::7], x[1::11], x[2::13], x[3::17] = math.nan, math.inf, -math.inf, -0.0
+    rows = [(float(v), None if k % 5 == 0 else k % 4) for k, v in enumerate(x)]
+    frame = spark.createDataFrame(rows, "x double, n bigint")
+    statement = "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in CONSTANT_VALUED.items()) + " FROM __THIS__"
+    model = PipelineModel(
+        stages=[
+            SQLTransformer(statement=statement),
+            # A constant also reaches a downstream stage as one value per row.
+            VectorAssembler(inputCols=["x_missing", "one", "n_missing"], outputCol="constants"),
+        ]
+    )
+    outputs = [*CONSTANT_VALUED, "constants"]
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=outputs)
+    assert conf["parity"]["rows"] == 300
+    spark_rows = model.transform(frame).agg(F.min("x_present"), F.max("x_missing")).first()
+    assert spark_rows[0] is True and spark_rows[1] == 0.0
