@@ -66,6 +66,35 @@ def node(
     return output
 
 
+class NodeMaker:
+    """Adds nodes to one converter's graph: ``op = NodeMaker(scope, container)``, then
+    ``op("Add", a, b)`` returns the output's name.
+
+    The op version is ``version=`` if given, else ``versions[op_type]``, else ``default``; ``cap``
+    (a target opset) bounds it, as onnxmltools records the versions the graph may use.
+    """
+
+    def __init__(
+        self,
+        scope: Any,
+        container: Any,
+        *,
+        default: int = 13,
+        versions: dict[str, int] | None = None,
+        cap: int | None = None,
+    ) -> None:
+        self.scope, self.container = scope, container
+        self.default, self.versions, self.cap = default, versions or {}, cap
+
+    def __call__(
+        self, op_type: str, *inputs: str, version: int | None = None, output: str | None = None, **attrs: Any
+    ) -> str:
+        chosen = version if version is not None else self.versions.get(op_type, self.default)
+        if self.cap is not None:
+            chosen = min(chosen, self.cap)
+        return node(self.scope, self.container, op_type, inputs, op_version=chosen, output=output, **attrs)
+
+
 def as_float_matrix(scope: Any, container: Any, variable: Any) -> str:
     """The variable as a float32 ``[N, k]`` tensor: cast from any numeric/bool type, 1-D reshaped."""
     return _as_matrix(scope, container, variable, FLOAT)
@@ -215,3 +244,10 @@ def lookup_numbers(
     found = node(scope, container, "GreaterOrEqual", [best, zero], op_version=12)
     fallback = constant(scope, container, "lookup_default", INT64, [1], [int(default)])
     return node(scope, container, "Where", [found, best, fallback], op_version=9)
+
+
+def calculate_double_prediction_shape(operator: Any) -> None:
+    """One output, the prediction: double ``[N]`` (regressors)."""
+    from onnxmltools.convert.common.data_types import DoubleTensorType
+
+    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].type.shape[0]])

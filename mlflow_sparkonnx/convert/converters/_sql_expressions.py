@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, constant, node
+from mlflow_sparkonnx.convert.converters._graph import BOOL, NodeMaker, constant
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 DOUBLE = 11  # TensorProto.DOUBLE
@@ -65,8 +66,10 @@ class Context:
     def bool_const(self, value: bool) -> str:
         return constant(self.scope, self.container, "sql_bool", BOOL, [1, 1], [bool(value)])
 
-    def op(self, op_type: str, *inputs: str, version: int = 13, **attrs: Any) -> str:
-        return node(self.scope, self.container, op_type, list(inputs), op_version=version, **attrs)
+    @cached_property
+    def op(self) -> NodeMaker:
+        """``self.op("Add", a, b, version=14)``: one node (default version 13)."""
+        return NodeMaker(self.scope, self.container)
 
     def and_(self, a: str | None, b: str | None) -> str | None:
         if a is None or b is None:

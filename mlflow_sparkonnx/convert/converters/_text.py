@@ -17,7 +17,7 @@ from typing import Any
 
 from onnx import TensorProto
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, constant, node
+from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, NodeMaker, constant, node
 
 TEXT_OPSET = 20
 STRING = TensorProto.STRING
@@ -36,7 +36,7 @@ def op(
     scope: Any, container: Any, op_type: str, inputs: Sequence[str], needed: int = 13, **attrs: Any
 ) -> str:
     """One node whose semantics are those of default-domain opset :data:`TEXT_OPSET`."""
-    return node(scope, container, op_type, inputs, op_version=version(container, needed), **attrs)
+    return NodeMaker(scope, container, cap=container.target_opset)(op_type, *inputs, version=needed, **attrs)
 
 
 def ints(scope: Any, container: Any, hint: str, values: Sequence[int]) -> str:
@@ -161,6 +161,26 @@ def _two(
         **attrs,
     )
     return first, second
+
+
+def hash_buckets(scope: Any, container: Any, terms: str, num_features: int) -> str:
+    """Spark's bucket per string: ``nonNegativeMod(murmur3_x86_32(utf8(term), 42), num_features)``, int64.
+
+    HashingTF and FeatureHasher both hash this way (onnxruntime's contrib ``MurmurHash3``).
+    """
+    hashes = node(
+        scope,
+        container,
+        "MurmurHash3",
+        [terms],
+        op_version=1,
+        op_domain="com.microsoft",
+        seed=42,
+        positive=0,
+    )
+    hashes = op(scope, container, "Cast", [hashes], to=INT64)
+    modulus = constant(scope, container, "num_features", INT64, [], [num_features])
+    return op(scope, container, "Mod", [hashes, modulus], fmod=0)
 
 
 def scatter_into_buckets(

@@ -17,7 +17,13 @@ from pyspark.ml.classification import FMClassificationModel
 from pyspark.ml.regression import FMRegressionModel
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import as_double_matrix, node, row_sum
+from mlflow_sparkonnx.convert.converters._graph import (
+    NodeMaker,
+    as_double_matrix,
+    calculate_double_prediction_shape,
+    node,
+    row_sum,
+)
 from mlflow_sparkonnx.convert.converters._probabilistic import (
     CLASSIFIER_ROLES,
     calculate_classifier_shapes,
@@ -39,8 +45,7 @@ def fm_margin(scope: Any, container: Any, features: Any, stage: Any) -> str:
     linear = stage.linear.toArray()
     n_features = len(linear)
 
-    def op(op_type: str, *inputs: str) -> str:
-        return node(scope, container, op_type, list(inputs), op_version=13 if op_type == "MatMul" else 14)
+    op = NodeMaker(scope, container, default=14, versions={"MatMul": 13})
 
     linear_part = op("MatMul", x, double_constant(scope, container, "fm_linear", linear, [n_features, 1]))
     xv = op("MatMul", x, double_constant(scope, container, "fm_factors", factors))
@@ -74,18 +79,11 @@ def convert_fm_classifier(scope: Any, operator: Any, container: Any) -> None:
     identity(scope, container, raw, out.get("rawPredictionCol"))
 
 
-def calculate_regressor_shape(operator: Any) -> None:
-    """prediction: double ``[N]``."""
-    from onnxmltools.convert.common.data_types import DoubleTensorType
-
-    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].type.shape[0]])
-
-
 SPECS = [
     ConverterSpec(
         FMRegressionModel,
         convert_fm_regressor,
-        calculate_regressor_shape,
+        calculate_double_prediction_shape,
         input_columns=lambda stage: [stage.getFeaturesCol()],
         output_columns=lambda stage: [stage.getPredictionCol()],
         replaces_onnxmltools=True,

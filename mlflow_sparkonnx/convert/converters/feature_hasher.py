@@ -27,7 +27,6 @@ from mlflow_sparkonnx.convert.converters._graph import (
     FLOAT,
     INT64,
     constant,
-    node,
     output_columns,
     spark_input_type,
     spark_input_types_known,
@@ -36,6 +35,7 @@ from mlflow_sparkonnx.convert.converters._text import (
     STRING,
     TEXT_OPSET,
     calculate_num_features_shapes,
+    hash_buckets,
     ints,
     op,
     scatter_into_buckets,
@@ -80,23 +80,6 @@ def _column_kind(name: str, variable: Any, categorical: set[str]) -> str:
     raise NotImplementedError(f"FeatureHasher column '{name}' has unsupported type {spark_type}")
 
 
-def _hash_index(scope: Any, container: Any, terms: str, num_features: int) -> str:
-    """``nonNegativeMod(murmur3_x86_32(utf8(term), 42), num_features)`` per string, as int64."""
-    hashes = node(
-        scope,
-        container,
-        "MurmurHash3",
-        [terms],
-        op_version=1,
-        op_domain="com.microsoft",
-        seed=42,
-        positive=0,
-    )
-    hashes = op(scope, container, "Cast", [hashes], to=INT64)
-    modulus = constant(scope, container, "num_features", INT64, [], [num_features])
-    return op(scope, container, "Mod", [hashes, modulus], fmod=0)
-
-
 def _prefixed(scope: Any, container: Any, name: str, values: str) -> str:
     """``"<name>=" + value`` per row (``values`` a string tensor)."""
     prefix = constant(scope, container, "fh_prefix", STRING, [], [f"{name}=".encode()])
@@ -111,14 +94,14 @@ def _column_terms(
     one = constant(scope, container, "fh_one", FLOAT, [], [1.0])
     zero = constant(scope, container, "fh_zero", FLOAT, [], [0.0])
     if kind == "string":
-        index = _hash_index(scope, container, _prefixed(scope, container, name, column), num_features)
+        index = hash_buckets(scope, container, _prefixed(scope, container, name, column), num_features)
         return index, op(scope, container, "Expand", [one, op(scope, container, "Shape", [column], 15)])
     x = op(scope, container, "Cast", [column], to=FLOAT)
     missing = op(scope, container, "IsNaN", [x])  # a null in an integer or boolean column
     if kind in ("real", "real_nullable"):
         term = constant(scope, container, "fh_column", STRING, [1, 1], [name.encode()])
         shape = op(scope, container, "Shape", [x], 15)
-        index = op(scope, container, "Expand", [_hash_index(scope, container, term, num_features), shape])
+        index = op(scope, container, "Expand", [hash_buckets(scope, container, term, num_features), shape])
         value = op(scope, container, "Where", [missing, zero, x], 16) if kind == "real_nullable" else x
         return index, value
     if kind == "boolean":
@@ -128,7 +111,7 @@ def _column_terms(
     else:  # integer category: its decimal digits
         safe = op(scope, container, "Where", [missing, zero, x], 16)
         text = op(scope, container, "Cast", [op(scope, container, "Cast", [safe], to=INT64)], to=STRING)
-    index = _hash_index(scope, container, _prefixed(scope, container, name, text), num_features)
+    index = hash_buckets(scope, container, _prefixed(scope, container, name, text), num_features)
     return index, op(scope, container, "Where", [missing, zero, one], 16)
 
 

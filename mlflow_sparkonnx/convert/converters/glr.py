@@ -22,7 +22,7 @@ from typing import Any
 from pyspark.ml.regression import GeneralizedLinearRegressionModel
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import FLOAT, as_double_matrix, node
+from mlflow_sparkonnx.convert.converters._graph import FLOAT, NodeMaker, as_double_matrix, node
 from mlflow_sparkonnx.convert.converters._probabilistic import (
     DOUBLE,
     double_constant,
@@ -69,8 +69,7 @@ def _unlink(scope: Any, container: Any, eta: str, link: str, power: float | None
     def c(value: float) -> str:
         return double_constant(scope, container, f"glr_{link}", [value])
 
-    def op(op_type: str, *inputs: str, version: int = 14, **attrs: Any) -> str:
-        return node(scope, container, op_type, list(inputs), op_version=version, **attrs)
+    op = NodeMaker(scope, container, default=14)
 
     if link == "identity":
         return eta

@@ -18,15 +18,13 @@ from pyspark.ml.feature import HashingTF
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import (
     FLOAT,
-    INT64,
-    constant,
     input_columns,
-    node,
     output_columns,
 )
 from mlflow_sparkonnx.convert.converters._text import (
     TEXT_OPSET,
     calculate_num_features_shapes,
+    hash_buckets,
     op,
     scatter_into_buckets,
     token_mask,
@@ -40,19 +38,7 @@ def convert_hashing_tf(scope: Any, operator: Any, container: Any) -> None:
     stage = operator.raw_operator
     num_features = int(stage.getNumFeatures())
     tokens = operator.inputs[0].full_name
-    hashes = node(
-        scope,
-        container,
-        "MurmurHash3",
-        [tokens],
-        op_version=1,
-        op_domain="com.microsoft",
-        seed=42,
-        positive=0,
-    )
-    hashes = op(scope, container, "Cast", [hashes], to=INT64)
-    modulus = constant(scope, container, "num_features", INT64, [], [num_features])
-    buckets = op(scope, container, "Mod", [hashes, modulus], fmod=0)
+    buckets = hash_buckets(scope, container, tokens, num_features)
     present = op(scope, container, "Cast", [token_mask(scope, container, tokens)], to=FLOAT)
     reduction = "max" if stage.getBinary() else "add"
     scatter_into_buckets(

@@ -17,7 +17,16 @@ from typing import Any
 from pyspark.ml.regression import IsotonicRegressionModel
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import INT64, as_double_matrix, constant, node, row_sum, width
+from mlflow_sparkonnx.convert.converters._graph import (
+    INT64,
+    NodeMaker,
+    as_double_matrix,
+    calculate_double_prediction_shape,
+    constant,
+    node,
+    row_sum,
+    width,
+)
 from mlflow_sparkonnx.convert.converters._probabilistic import (
     DOUBLE,
     double_constant,
@@ -50,8 +59,7 @@ def convert_isotonic_regression(scope: Any, operator: Any, container: Any) -> No
     def c(hint: str, values: list[float], shape: list[int] | None = None) -> str:
         return double_constant(scope, container, hint, values, shape)
 
-    def op(op_type: str, *inputs: str, version: int = 14, **attrs: Any) -> str:
-        return node(scope, container, op_type, list(inputs), op_version=version, **attrs)
+    op = NodeMaker(scope, container, default=14)
 
     if k == 1:  # one boundary: its prediction everywhere (a [N, 1] Where of one constant)
         only = c("iso_only", predictions)
@@ -80,18 +88,11 @@ def convert_isotonic_regression(scope: Any, operator: Any, container: Any) -> No
     flatten(scope, container, op("Where", empty, y2, interpolated, version=9), output)
 
 
-def calculate_isotonic_shape(operator: Any) -> None:
-    """prediction: double ``[N]``."""
-    from onnxmltools.convert.common.data_types import DoubleTensorType
-
-    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].type.shape[0]])
-
-
 SPECS = [
     ConverterSpec(
         IsotonicRegressionModel,
         convert_isotonic_regression,
-        calculate_isotonic_shape,
+        calculate_double_prediction_shape,
         input_columns=lambda stage: [stage.getFeaturesCol()],
         output_columns=lambda stage: [stage.getPredictionCol()],
         replaces_onnxmltools=True,
