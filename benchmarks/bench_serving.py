@@ -189,7 +189,7 @@ def prepare(args: argparse.Namespace) -> None:
     from pyspark.sql import SparkSession
 
     import mlflow_sparkonnx
-    from mlflow_sparkonnx.contract import read_flavor
+    from mlflow_sparkonnx.contract import ModelContract
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -223,24 +223,24 @@ def prepare(args: argparse.Namespace) -> None:
         mlflow_sparkonnx.save_model(fitted, str(ours), input_example=example)
         save_s = time.perf_counter() - started
         mlflow.spark.save_model(fitted, str(builtin), input_example=example[used].head(5))
-        conf = read_flavor(str(ours))
+        contract = ModelContract.read(str(ours))
         builtin_onnx = None
-        if conf["onnx_status"] == "verified":  # the same graph, served by MLflow's own onnx flavor
+        if contract.verified:  # the same graph, served by MLflow's own onnx flavor
             builtin_onnx = workdir / f"{name}-mlflow-onnx"
-            mlflow.onnx.save_model(onnx.load(str(ours / conf["onnx_model"])), str(builtin_onnx))
+            mlflow.onnx.save_model(onnx.load(str(ours / str(contract.onnx_model))), str(builtin_onnx))
         info[name] = {
             "fit_s": fit_s,
             "sparkonnx_save_s": save_s,
-            "onnx_status": conf["onnx_status"],
-            "onnx_reason": conf["onnx_reason"],
-            "onnx_batch_rows": conf.get("onnx_batch_rows"),
+            "onnx_status": contract.onnx_status.value,
+            "onnx_reason": contract.onnx_reason,
+            "onnx_batch_rows": contract.onnx_batch_rows,
             "ours": str(ours),
             "mlflow_spark": str(builtin),
             "mlflow_onnx": str(builtin_onnx) if builtin_onnx else None,
-            "graph_inputs": [c["name"] for c in conf["inputs"]],
+            "graph_inputs": [c.name for c in contract.inputs],
         }
         print(
-            f"{name}: fitted in {fit_s:.1f} s, saved in {save_s:.1f} s, ONNX {conf['onnx_status']}",
+            f"{name}: fitted in {fit_s:.1f} s, saved in {save_s:.1f} s, ONNX {contract.onnx_status}",
             flush=True,
         )
     prepared_path.write_text(json.dumps(info, indent=2))

@@ -83,6 +83,7 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     import mlflow_sparkonnx
+    from mlflow_sparkonnx.contract import ModelContract
     from mlflow_sparkonnx.scoring.spark_scoring import transform
 
     spark = (
@@ -180,7 +181,7 @@ def main() -> None:
         "pipeline": "StringIndexer → OneHotEncoder → VectorAssembler → RandomForestClassifier(50, depth 8)",
         "fit_seconds": round(fit_seconds, 1),
         "save_model_seconds": round(save_seconds, 1),
-        "onnx_status": mlflow_sparkonnx.flavor.model.read_flavor(model_path)["onnx_status"],
+        "onnx_status": ModelContract.read(model_path).onnx_status.value,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "results": results,

@@ -87,8 +87,8 @@ def _inspect(model_uri: str) -> dict[str, Any]:
     from mlflow.models import Model
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
+    from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract
     from mlflow_sparkonnx.exceptions import SparkOnnxError
-    from mlflow_sparkonnx.flavor.model import FLAVOR_NAME
     from mlflow_sparkonnx.flavor.report import read_report
 
     local = _download_artifact_from_uri(model_uri, output_path=tempfile.mkdtemp(prefix="sparkonnx-inspect-"))
@@ -102,17 +102,17 @@ def _inspect(model_uri: str) -> dict[str, Any]:
         raise SparkOnnxError(
             f"'{model_uri}' is not a sparkonnx model (flavors: {sorted(model.flavors)}).{hint}"
         )
-    conf = model.flavors[FLAVOR_NAME]
+    contract = ModelContract.from_flavor(model.flavors[FLAVOR_NAME])
     requirements_path = os.path.join(local, "requirements.txt")
     requirements = []
     if os.path.exists(requirements_path):
         with open(requirements_path) as f:
             requirements = [line.strip() for line in f if line.strip()]
     return {
-        "report": read_report(local, conf).to_dict(),
+        "report": read_report(local, contract).to_dict(),
         "requirements": requirements,
-        "inputs": conf.get("inputs"),
-        "outputs": conf.get("outputs"),
+        "inputs": [c.to_dict() for c in contract.inputs],
+        "outputs": [c.to_dict() for c in contract.outputs],
         "registry_tags": _registry_tags(model_uri),
     }
 
@@ -294,14 +294,15 @@ def upgrade(model_uri: str, name: str, registered_model_name: str | None, experi
     """
     import mlflow
 
+    from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract
     from mlflow_sparkonnx.lifecycle.upgrade import upgrade as upgrade_model
 
     if experiment:
         _run(lambda: mlflow.set_experiment(experiment))
     info = _run(lambda: upgrade_model(model_uri, name=name, registered_model_name=registered_model_name))
-    conf = info.flavors["sparkonnx"]
+    contract = ModelContract.from_flavor(info.flavors[FLAVOR_NAME])
     click.echo(f"Upgraded {model_uri} to {info.model_uri} (run {info.run_id})")
-    click.echo(f"  ONNX status:     {conf['onnx_status']} ({conf['onnx_reason']})")
-    click.echo(f"  default runtime: {conf['default_runtime']}")
+    click.echo(f"  ONNX status:     {contract.onnx_status} ({contract.onnx_reason})")
+    click.echo(f"  default runtime: {contract.default_runtime}")
     if registered_model_name:
         click.echo(f"  registered:      {registered_model_name} version {info.registered_model_version}")

@@ -165,24 +165,35 @@ class ModelContract:
     def pyspark_version(self) -> str | None:
         return self.versions.get("pyspark")
 
-    def input(self, name: str) -> Column:
-        return next(c for c in self.inputs if c.name == name)
+    @property
+    def saved_with(self) -> dict[str, str | None]:
+        """``{"sparkonnx_version": ..., "pyspark_version": ..., ...}`` as MLmodel records them."""
+        return {
+            "sparkonnx_version": self.sparkonnx_version,
+            **{f"{k}_version": v for k, v in self.versions.items()},
+        }
+
+    def describe_status(self) -> str:
+        """``"verified (…reason…)"``: the status and its recorded reason, for messages."""
+        return f"{self.onnx_status.value}: {self.onnx_reason}" if self.onnx_reason else self.onnx_status.value
 
     # ---- reading and writing the MLmodel block ----------------------------------------------------
 
     @classmethod
     def read(cls, model_dir: str | os.PathLike[str]) -> ModelContract:
-        """The contract of the model in local directory ``model_dir`` (its MLmodel file, parsed once)."""
+        """The contract of the model in local directory ``model_dir`` (its MLmodel file, parsed once).
+
+        A model without the flavor gets MLflow's own error (``MlflowException``), as for any flavor.
+        """
         import yaml
 
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: 1-2 ms instead of ~11 ms
-        path = os.path.join(model_dir, MLMODEL_FILE)
-        with open(path) as f:
+        with open(os.path.join(model_dir, MLMODEL_FILE)) as f:
             flavors = (yaml.load(f, Loader=loader) or {}).get("flavors") or {}
         if FLAVOR_NAME not in flavors:
-            raise LookupError(
-                f"Model at '{model_dir}' has no '{FLAVOR_NAME}' flavor (its flavors: {sorted(flavors)})."
-            )
+            from mlflow.utils.model_utils import _get_flavor_configuration
+
+            _get_flavor_configuration(model_path=str(model_dir), flavor_name=FLAVOR_NAME)  # raises
         return cls.from_flavor(flavors[FLAVOR_NAME])
 
     @classmethod
@@ -235,9 +246,7 @@ class ModelContract:
             "inputs": [c.to_dict() for c in self.inputs],
             "closed_categories": {k: v.to_dict() for k, v in self.closed_categories.items()},
             "numeric_guards": {k: v.to_dict() for k, v in self.numeric_guards.items()},
-            "null_sensitive_inputs": None
-            if self.null_sensitive_inputs is None
-            else dict(self.null_sensitive_inputs),
+            "null_sensitive_inputs": _dict_or_none(self.null_sensitive_inputs),
             "sql_outputs": None if self.sql_outputs is None else list(self.sql_outputs),
             "outputs": [c.to_dict() for c in self.outputs],
             "onnx_outputs": dict(self.onnx_outputs) if self.onnx_outputs else None,
@@ -251,18 +260,5 @@ class ModelContract:
         return block
 
 
-def read_flavor(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``sparkonnx`` block of the MLmodel in local directory ``model_dir``, as a mapping.
-
-    A model without the flavor gets MLflow's own error, as for any flavor.
-    """
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser: 1-2 ms instead of ~11 ms
-    with open(os.path.join(model_dir, MLMODEL_FILE)) as f:
-        flavors = (yaml.load(f, Loader=loader) or {}).get("flavors") or {}
-    if FLAVOR_NAME not in flavors:
-        from mlflow.utils.model_utils import _get_flavor_configuration
-
-        return _get_flavor_configuration(model_path=str(model_dir), flavor_name=FLAVOR_NAME)
-    return flavors[FLAVOR_NAME]
+def _dict_or_none(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if mapping is None else dict(mapping)

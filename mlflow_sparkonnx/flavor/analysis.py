@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule, OnnxStatus
 from mlflow_sparkonnx.convert.to_onnx import ConvertedGraph, convert_pipeline
 from mlflow_sparkonnx.convert.verify import ParityReport, verify_parity
 from mlflow_sparkonnx.exceptions import (
@@ -24,13 +24,8 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
-from mlflow_sparkonnx.scoring.guards import (
-    closed_categories,
-    find_violations,
-    null_sensitive_inputs,
-    nulls_refused_by_onnx,
-    numeric_guards,
-)
+from mlflow_sparkonnx.flavor.recorded_rules import closed_categories, numeric_guards
+from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
 from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import OnnxRuntime
 from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
 from mlflow_sparkonnx.scoring.schema import (
@@ -39,6 +34,7 @@ from mlflow_sparkonnx.scoring.schema import (
     spark_frame_to_pandas,
     to_spark_frame,
 )
+from mlflow_sparkonnx.sparkml.null_semantics import null_sensitive_inputs, sql_transformer_outputs
 from mlflow_sparkonnx.sparkml.pipeline import (
     default_output_columns,
     prune_stages,
@@ -47,12 +43,6 @@ from mlflow_sparkonnx.sparkml.pipeline import (
 )
 
 _logger = logging.getLogger(__name__)
-
-VERIFIED = "verified"
-MISMATCH = "mismatch"
-UNSUPPORTED = "unsupported"
-FAILED = "failed"
-DISABLED = "disabled"
 
 
 @dataclass
@@ -65,20 +55,22 @@ class Analysis:
     outputs: list[Column]
     example: pd.DataFrame
     raw_example: pd.DataFrame
-    onnx_status: str
+    onnx_status: OnnxStatus
     onnx_reason: str
     graph: ConvertedGraph | None = None
     parity: ParityReport | None = None
     predictions: pd.DataFrame | None = field(default=None, repr=False)
     #: The graph's outputs on the same parity rows (paired with ``predictions``; the report plots them).
     onnx_predictions: pd.DataFrame | None = field(default=None, repr=False)
-    closed_categories: dict[str, dict[str, Any]] = field(default_factory=dict)
-    numeric_guards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    closed_categories: dict[str, CategoryRule] = field(default_factory=dict)
+    numeric_guards: dict[str, NumericRule] = field(default_factory=dict)
     null_sensitive_inputs: dict[str, str] = field(default_factory=dict)
+    #: Columns a SQLTransformer produces (None: a statement that cannot be parsed).
+    sql_outputs: tuple[str, ...] | None = ()
 
     @property
     def default_runtime(self) -> str:
-        return "onnx" if self.onnx_status == VERIFIED else "spark"
+        return "onnx" if self.onnx_status == OnnxStatus.VERIFIED else "spark"
 
 
 def example_to_frames(input_example: Any, spark: Any, limit: int) -> tuple[pd.DataFrame, list[Column]]:
@@ -183,22 +175,23 @@ def analyse(
         outputs,
         coerced,
         raw_example,
-        DISABLED,
+        OnnxStatus.DISABLED,
         "ONNX conversion disabled (onnx=False)",
         predictions=spark_result,
         closed_categories=closed,
         numeric_guards=ranges,
         null_sensitive_inputs=null_sensitive,
+        sql_outputs=sql_transformer_outputs(kept),
     )
     if onnx is False:
         return analysis
     _convert_and_verify(analysis, spark_result, target_opset, spark)
-    if onnx == "require" and analysis.onnx_status != VERIFIED:
-        error = {MISMATCH: ParityMismatchError, UNSUPPORTED: UnsupportedStageError}.get(
+    if onnx == "require" and analysis.onnx_status != OnnxStatus.VERIFIED:
+        error = {OnnxStatus.MISMATCH: ParityMismatchError, OnnxStatus.UNSUPPORTED: UnsupportedStageError}.get(
             analysis.onnx_status, ConversionError
         )
         raise error(f"onnx='require' but the ONNX graph is {analysis.onnx_status}: {analysis.onnx_reason}")
-    if analysis.onnx_status != VERIFIED:
+    if analysis.onnx_status != OnnxStatus.VERIFIED:
         _logger.warning(
             "Saving native-only (ONNX %s): %s. The model will be served with Spark.",
             analysis.onnx_status,
@@ -279,7 +272,10 @@ def _graph_row_widths(model: Any) -> list[int]:
 
 
 def _rows_left_out(
-    frame: pd.DataFrame, closed: dict[str, Any], ranges: dict[str, Any], nulls_refused: dict[str, str]
+    frame: pd.DataFrame,
+    closed: dict[str, CategoryRule],
+    ranges: dict[str, NumericRule],
+    nulls_refused: dict[str, str],
 ) -> Any:
     """Rows a stage refuses or drops, and rows holding a null the ONNX runtime refuses."""
     refused, left_out = find_violations(frame, closed, ranges)
@@ -320,17 +316,17 @@ def _convert_and_verify(
         )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:
-        analysis.onnx_status, analysis.onnx_reason = UNSUPPORTED, exc.message
+        analysis.onnx_status, analysis.onnx_reason = OnnxStatus.UNSUPPORTED, exc.message
         return
     except Exception as exc:  # an invalid graph fails at session creation or at run time
         message = exc.message if isinstance(exc, SparkOnnxError) else f"{type(exc).__name__}: {exc}"
-        analysis.onnx_status, analysis.onnx_reason = FAILED, message.splitlines()[0][:500]
+        analysis.onnx_status, analysis.onnx_reason = OnnxStatus.FAILED, message.splitlines()[0][:500]
         return
     analysis.graph = graph
     analysis.onnx_predictions = onnx_result
     analysis.parity = verify_parity(spark_result, onnx_result, analysis.outputs)
     if analysis.parity.passed:
-        analysis.onnx_status = VERIFIED
+        analysis.onnx_status = OnnxStatus.VERIFIED
         analysis.onnx_reason = f"all outputs agree with Spark on {analysis.parity.rows} rows"
     else:
-        analysis.onnx_status, analysis.onnx_reason = MISMATCH, analysis.parity.describe_failure()
+        analysis.onnx_status, analysis.onnx_reason = OnnxStatus.MISMATCH, analysis.parity.describe_failure()

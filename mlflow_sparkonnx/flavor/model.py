@@ -37,7 +37,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 from mlflow_sparkonnx._version import __version__
 from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum
-from mlflow_sparkonnx.contract import FLAVOR_NAME, read_flavor
+from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract, OnnxStatus
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor.mlflow_compat import log_with_flavor, logged_model_location, model_name
 from mlflow_sparkonnx.flavor.report import REPORT_DIR, write_report
@@ -218,7 +218,7 @@ def _write_model_dir(
     import onnx as onnx_lib
 
     write_native_archive(pipeline, os.path.join(path, NATIVE_MODEL_FILE), spark, dfs_tmpdir)
-    verified = analysis.onnx_status == "verified"
+    verified = analysis.onnx_status is OnnxStatus.VERIFIED
     if verified:
         onnx_lib.save_model(analysis.graph.model, os.path.join(path, ONNX_MODEL_FILE))
 
@@ -240,51 +240,53 @@ def _write_model_dir(
         python_env=_PYTHON_ENV_FILE_NAME,
         model_config={"runtime": "auto", "spark_conf": {}},
     )
-    mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **flavor_config(pipeline, analysis, path))
+    contract = model_contract(analysis, path)
+    mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **contract.to_flavor())
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
     _write_environment(path, env, include_pyspark=not verified)
-    write_report(os.path.join(path, REPORT_DIR), mlflow_model.flavors[FLAVOR_NAME], analysis)
+    write_report(os.path.join(path, REPORT_DIR), contract, analysis)
 
 
-def flavor_config(pipeline: Any, analysis: Any, path: str) -> dict[str, Any]:
-    """The ``sparkonnx`` block of MLmodel."""
+def model_contract(analysis: Any, path: str) -> ModelContract:
+    """What the model in ``path`` records about itself (its MLmodel ``sparkonnx`` block)."""
     from mlflow_sparkonnx.flavor.analysis import onnx_batch_rows
     from mlflow_sparkonnx.sparkml.pipeline import stage_names
 
-    verified = analysis.onnx_status == "verified"
-    return {
-        "sparkonnx_version": __version__,
-        **_library_versions(),
-        "native_model": NATIVE_MODEL_FILE,
-        "native_model_sha256": sha256_of(os.path.join(path, NATIVE_MODEL_FILE)),
-        "onnx_model": ONNX_MODEL_FILE if verified else None,
-        "onnx_model_sha256": sha256_of(os.path.join(path, ONNX_MODEL_FILE)) if verified else None,
-        "stages": stage_names(analysis.pipeline.stages),
-        "stage_uids": [s.uid for s in analysis.pipeline.stages],
-        "dropped_stages": stage_names(analysis.dropped_stages),
-        "inputs": [c.to_dict() for c in analysis.inputs],
-        "closed_categories": analysis.closed_categories,
-        "numeric_guards": analysis.numeric_guards,
-        "null_sensitive_inputs": analysis.null_sensitive_inputs,
-        "outputs": [c.to_dict() for c in analysis.outputs],
-        "onnx_outputs": analysis.graph.output_names if verified else None,
-        "onnx_batch_rows": onnx_batch_rows(analysis.pipeline.stages),
-        "onnx_status": analysis.onnx_status,
-        "onnx_reason": analysis.onnx_reason,
-        "parity": analysis.parity.to_dict() if analysis.parity else None,
-        "default_runtime": analysis.default_runtime,
-    }
+    verified = analysis.onnx_status is OnnxStatus.VERIFIED
+    return ModelContract(
+        sparkonnx_version=__version__,
+        versions=_library_versions(),
+        native_model=NATIVE_MODEL_FILE,
+        native_model_sha256=sha256_of(os.path.join(path, NATIVE_MODEL_FILE)),
+        onnx_model=ONNX_MODEL_FILE if verified else None,
+        onnx_model_sha256=sha256_of(os.path.join(path, ONNX_MODEL_FILE)) if verified else None,
+        stages=tuple(stage_names(analysis.pipeline.stages)),
+        stage_uids=tuple(s.uid for s in analysis.pipeline.stages),
+        dropped_stages=tuple(stage_names(analysis.dropped_stages)),
+        inputs=tuple(analysis.inputs),
+        closed_categories=analysis.closed_categories,
+        numeric_guards=analysis.numeric_guards,
+        null_sensitive_inputs=analysis.null_sensitive_inputs,
+        sql_outputs=analysis.sql_outputs,
+        outputs=tuple(analysis.outputs),
+        onnx_outputs=analysis.graph.output_names if verified else None,
+        onnx_batch_rows=onnx_batch_rows(analysis.pipeline.stages),
+        onnx_status=analysis.onnx_status,
+        onnx_reason=analysis.onnx_reason,
+        parity=analysis.parity.to_dict() if analysis.parity else None,
+        default_runtime=analysis.default_runtime,
+    )
 
 
 def _library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("pyspark", "onnx", "onnxruntime", "onnxmltools"):
         try:
-            versions[f"{package}_version"] = version(package)
+            versions[package] = version(package)
         except PackageNotFoundError:
-            versions[f"{package}_version"] = None
+            versions[package] = None
     return versions
 
 
@@ -374,7 +376,7 @@ def load_model(model_uri: str, dst_path: str | None = None, dfs_tmpdir: str | No
     from mlflow_sparkonnx.sparkml.session import get_or_create_spark
 
     local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
-    return load_native_pipeline(local_path, read_flavor(local_path), get_or_create_spark(), dfs_tmpdir)
+    return load_native_pipeline(local_path, ModelContract.read(local_path), get_or_create_spark(), dfs_tmpdir)
 
 
 def load_onnx_model(model_uri: str) -> Any:
@@ -382,12 +384,11 @@ def load_onnx_model(model_uri: str) -> Any:
     import onnx
 
     local_path = _download_artifact_from_uri(artifact_uri=model_uri)
-    conf = read_flavor(local_path)
-    if conf.get("onnx_status") != "verified" or not conf.get("onnx_model"):
+    contract = ModelContract.read(local_path)
+    if not contract.verified or contract.onnx_model is None:
         raise RuntimeUnavailableError(
-            f"Model '{model_uri}' has no verified ONNX graph (status {conf.get('onnx_status')}: "
-            f"{conf.get('onnx_reason')})."
+            f"Model '{model_uri}' has no verified ONNX graph (status {contract.describe_status()})."
         )
-    onnx_path = os.path.join(local_path, conf["onnx_model"])
-    verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
+    onnx_path = os.path.join(local_path, contract.onnx_model)
+    verify_checksum(onnx_path, contract.onnx_model_sha256)
     return onnx.load(onnx_path)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_sparkonnx.contract import ModelContract, OnnxStatus
 from mlflow_sparkonnx.convert.verify import ABS_TOL, REL_TOL
 
 _logger = logging.getLogger(__name__)
@@ -144,11 +145,11 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def build_report(conf: dict[str, Any], analysis: Any) -> ConversionReport:
-    """The report for a model being saved, from its MLmodel ``sparkonnx`` block and the analysis."""
+def build_report(contract: ModelContract, analysis: Any) -> ConversionReport:
+    """The report for a model being saved, from its contract and the analysis."""
     from mlflow_sparkonnx.convert.registration import converter_provider
 
-    status = analysis.onnx_status
+    status = contract.onnx_status
     kept = list(analysis.pipeline.stages)
     providers = [converter_provider(s) or "none" for s in kept]
     first_missing = next((s for s, p in zip(kept, providers, strict=True) if p == "none"), None)
@@ -167,70 +168,71 @@ def build_report(conf: dict[str, Any], analysis: Any) -> ConversionReport:
             )
         )
     return ConversionReport(
-        onnx_status=status,
-        onnx_reason=analysis.onnx_reason,
-        default_runtime=conf["default_runtime"],
+        onnx_status=status.value,
+        onnx_reason=contract.onnx_reason,
+        default_runtime=contract.default_runtime,
         stages=stages,
-        parity=conf.get("parity"),
-        versions={k: v for k, v in conf.items() if k.endswith("_version")},
+        parity=contract.parity,
+        versions=contract.saved_with,
     )
 
 
-def _stage_verdict(status: str, reason: str, provider: str, first_missing: Any) -> tuple[str, str]:
-    if status == "disabled":
+def _stage_verdict(status: OnnxStatus, reason: str, provider: str, first_missing: Any) -> tuple[str, str]:
+    if status is OnnxStatus.DISABLED:
         return "not converted", "ONNX conversion disabled (onnx=False)"
     if provider == "none":
         return "unsupported", "no ONNX converter; the model is served by Spark"
-    if status == "unsupported":
+    if status is OnnxStatus.UNSUPPORTED:
         if first_missing is None:  # a converter exists but refused a stage: the reason names it
             return "unsupported", f"a converter refused the pipeline: {reason}"
         return "not converted", f"converter available, but stage {first_missing.uid} has none"
-    if status == "verified":
+    if status is OnnxStatus.VERIFIED:
         return "verified", "converted; the whole graph agrees with Spark"
-    if status == "mismatch":
+    if status is OnnxStatus.MISMATCH:
         return (
             "mismatch",
             f"in the graph whose outputs differ from Spark (checked per output, not per stage): {reason}",
         )
-    return status, f"the pipeline's conversion failed: {reason}"
+    return status.value, f"the pipeline's conversion failed: {reason}"
 
 
 def _class_name(stage: Any) -> str:
     return f"{type(stage).__module__}.{type(stage).__name__}"
 
 
-def report_from_flavor(conf: dict[str, Any]) -> ConversionReport:
+def report_from_contract(contract: ModelContract) -> ConversionReport:
     """A report rebuilt from MLmodel alone (a model saved before reports were written)."""
+    status = contract.onnx_status.value
     stages = [
-        StageReport(name, uid, "unknown", conf["onnx_status"], "recorded before conversion reports")
-        for name, uid in zip(conf.get("stages") or [], conf.get("stage_uids") or [], strict=False)
+        StageReport(name, uid, "unknown", status, "recorded before conversion reports")
+        for name, uid in zip(contract.stages, contract.stage_uids, strict=False)
     ]
     stages += [
         StageReport(name, "", "unknown", "dropped", "not run when scoring")
-        for name in conf.get("dropped_stages") or []
+        for name in contract.dropped_stages
     ]
     return ConversionReport(
-        onnx_status=conf["onnx_status"],
-        onnx_reason=conf.get("onnx_reason") or "",
-        default_runtime=conf.get("default_runtime") or "",
+        onnx_status=status,
+        onnx_reason=contract.onnx_reason,
+        default_runtime=contract.default_runtime,
         stages=stages,
-        parity=conf.get("parity"),
-        versions={k: v for k, v in conf.items() if k.endswith("_version")},
+        parity=contract.parity,
+        versions=contract.saved_with,
     )
 
 
-def read_report(model_dir: str, conf: dict[str, Any]) -> ConversionReport:
+def read_report(model_dir: str, contract: ModelContract) -> ConversionReport:
     """The model's saved report, or one rebuilt from MLmodel when it has none."""
     path = os.path.join(model_dir, REPORT_DIR, REPORT_JSON)
     if not os.path.exists(path):
-        return report_from_flavor(conf)
+        return report_from_contract(contract)
     with open(path, encoding="utf-8") as f:
         return ConversionReport.from_dict(json.load(f))
 
 
-def write_report(directory: str, conf: dict[str, Any], analysis: Any) -> ConversionReport:
+def write_report(directory: str, contract: ModelContract, analysis: Any) -> ConversionReport:
     """Write ``report.json``, ``report.md``, ``report.html`` and ``parity.png`` into ``directory``."""
-    report = build_report(conf, analysis)
+    report = build_report(contract, analysis)
     os.makedirs(directory, exist_ok=True)
     png_path = os.path.join(directory, PARITY_PNG)
     png = None

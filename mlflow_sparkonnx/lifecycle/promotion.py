@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import (
     ArtifactIntegrityError,
     PromotionRefusedError,
@@ -136,27 +137,26 @@ def _validate(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
-    from mlflow_sparkonnx.contract import read_flavor
     from mlflow_sparkonnx.convert.verify import verify_parity
     from mlflow_sparkonnx.scoring.pyfunc import SparkOnnxModel
 
     label = f"{name} version {version}"
     path = _download_artifact_from_uri(f"models:/{name}/{version}", output_path=local)
     try:
-        conf = read_flavor(path)
+        contract = ModelContract.read(path)
     except MlflowException as exc:
         raise SparkOnnxError(
             f"{label} is not a sparkonnx model ({exc.message}). An mlflow.spark model can be "
             "converted first with `mlflow-sparkonnx upgrade`."
         ) from exc
-    verified = conf.get("onnx_status") == "verified"
+    verified = contract.verified
     runtime = "onnx" if verified else "spark"
+    status = contract.onnx_status.value
     if require_runtime == "onnx" and not verified:
         raise PromotionRefusedError(
             f"Refused to promote {label}: require_runtime='onnx' but it has no verified ONNX graph "
-            f"(status {conf.get('onnx_status')}: {conf.get('onnx_reason')}); it would be served by "
-            "Spark. The alias was not changed.",
-            figures={"onnx_status": conf.get("onnx_status"), "onnx_reason": conf.get("onnx_reason")},
+            f"(status {contract.describe_status()}); it would be served by Spark. The alias was not changed.",
+            figures={"onnx_status": status, "onnx_reason": contract.onnx_reason},
         )
     spark_error = _spark_unavailable()
     if spark_error and (require_runtime == "spark" or not verified):
@@ -164,10 +164,10 @@ def _validate(
             f"Refused to promote {label}: it needs the Spark runtime "
             f"({'require_runtime=spark' if require_runtime == 'spark' else 'no verified ONNX graph'}), "
             f"which cannot run here: {spark_error} The alias was not changed.",
-            figures={"onnx_status": conf.get("onnx_status")},
+            figures={"onnx_status": status},
         )
 
-    frame, excluded = _validation_rows(path, conf, validation_data, label)
+    frame, excluded = _validation_rows(path, contract, validation_data, label)
     onnx_model = SparkOnnxModel(path, {"runtime": "onnx"}) if verified else None
     spark_model = SparkOnnxModel(path, {"runtime": "spark"}) if spark_error is None else None
     onnx_out = onnx_model.predict(frame) if onnx_model else None
@@ -201,18 +201,17 @@ def _validate(
 
 
 def _validation_rows(
-    path: str, conf: dict[str, Any], validation_data: Any, label: str
+    path: str, contract: ModelContract, validation_data: Any, label: str
 ) -> tuple[pd.DataFrame, int]:
     """The stored input example plus ``validation_data``, coerced; rows Spark refuses are left out."""
     import numpy as np
     from mlflow.models import Model
 
-    from mlflow_sparkonnx.contract import Column
     from mlflow_sparkonnx.exceptions import InvalidInputError
     from mlflow_sparkonnx.scoring.guards import find_violations
     from mlflow_sparkonnx.scoring.schema import coerce_inputs, spark_frame_to_pandas
 
-    inputs = [Column.from_dict(c) for c in conf["inputs"]]
+    inputs = list(contract.inputs)
     parts = []
     example = Model.load(path).load_input_example(path)
     if example is not None:
@@ -235,7 +234,7 @@ def _validation_rows(
             f"Refused to promote {label}: there are no rows to check (no stored input example and no "
             "validation_data). Pass validation_data. The alias was not changed."
         )
-    refused, _ = find_violations(frame, conf.get("closed_categories") or {}, conf.get("numeric_guards") or {})
+    refused, _ = find_violations(frame, contract.closed_categories, contract.numeric_guards)
     mask = np.zeros(len(frame), dtype=bool)
     for _, rows, _ in refused:
         mask |= rows

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract
 from mlflow_sparkonnx.exceptions import SparkOnnxError
 
 _logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def upgrade(
     from mlflow.tracking import MlflowClient
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
-    from mlflow_sparkonnx.flavor.model import FLAVOR_NAME, log_model
+    from mlflow_sparkonnx.flavor.model import log_model
     from mlflow_sparkonnx.sparkml.session import get_or_create_spark
 
     local = tempfile.mkdtemp(prefix="sparkonnx-upgrade-")
@@ -91,13 +92,8 @@ def upgrade(
                 client.set_model_version_tag(
                     registered_model_name, str(info.registered_model_version), key, value
                 )
-        _logger.info(
-            "Upgraded %s to %s: ONNX %s (%s).",
-            model_uri,
-            info.model_uri,
-            info.flavors[FLAVOR_NAME]["onnx_status"],
-            info.flavors[FLAVOR_NAME]["onnx_reason"],
-        )
+        contract = ModelContract.from_flavor(info.flavors[FLAVOR_NAME])
+        _logger.info("Upgraded %s to %s: ONNX %s.", model_uri, info.model_uri, contract.describe_status())
         return info
     finally:
         shutil.rmtree(local, ignore_errors=True)

@@ -1,7 +1,10 @@
 """Inputs Spark refuses or drops, checked before either runtime runs, the same way for both.
 
 An ONNX graph cannot raise, and it cannot drop a row. So what a stage would refuse is recorded
-at save time for the raw input columns it reads, and checked on every call:
+at save time for the raw input columns it reads (``flavor.recorded_rules``, kept in the model
+contract as ``CategoryRule`` and ``NumericRule``) and checked on every call, here, in two forms
+sharing one reason text per rule: on pandas columns (the pyfunc, ``transform``'s Python workers)
+and as Spark expressions (``transform(runtime="spark")``, see :func:`spark_refusals`):
 - unseen categories of a StringIndexer with ``handleInvalid="error"`` or ``"skip"``;
 - values outside a Bucketizer's finite outer splits (Spark always raises), and NaN (or null) in
   a column a Bucketizer or VectorAssembler reads when its ``handleInvalid`` is ``error`` (Spark's
@@ -23,207 +26,35 @@ kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.schema import Columns
-from mlflow_sparkonnx.sparkml.formula import with_internal_stages
 
-_logger = logging.getLogger(__name__)
+# ---- why a value is refused: one text per rule, for both runtimes --------------------------------
 
-
-def closed_categories(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
-    """``{column: {"handle_invalid": "error"|"skip", "labels": [...]}}`` for raw string inputs."""
-    from pyspark.ml.feature import StringIndexerModel
-
-    string_inputs = {c.name for c in inputs if c.spark_type == "string"}
-    closed: dict[str, dict[str, Any]] = {}
-    for stage in with_internal_stages(stages):
-        if not isinstance(stage, StringIndexerModel) or stage.getHandleInvalid() == "keep":
-            continue
-        if stage.isSet(stage.inputCols):
-            columns = stage.getInputCols()
-        else:
-            columns = [stage.getInputCol()]
-        for column, labels in zip(columns, stage.labelsArray, strict=True):
-            if column not in string_inputs:
-                continue
-            entry = closed.setdefault(column, {"handle_invalid": "skip", "labels": list(labels)})
-            entry["labels"] = [label for label in entry["labels"] if label in set(labels)]
-            if stage.getHandleInvalid() == "error":
-                entry["handle_invalid"] = "error"
-    return closed
+NAN_REFUSED = (
+    "a null/NaN, which a stage reading it refuses (handleInvalid='error', Spark's default for "
+    "VectorAssembler and Bucketizer); impute it, or refit that stage with handleInvalid='keep'"
+)
+UNSEEN_CATEGORY = (
+    "a category not seen when the pipeline was fitted; its StringIndexer has handleInvalid='error' "
+    "(refit with handleInvalid='keep' to score such rows)"
+)
 
 
-#: How strict a NaN rule is; the strictest stage reading a column wins.
-_NAN_STRICTNESS = {"keep": 0, "skip": 1, "error": 2}
-#: NaiveBayes model types whose features Spark checks, strictest last (bernoulli: 0 or 1 only).
-_NAIVE_BAYES_STRICTNESS = {"multinomial": 1, "complement": 1, "bernoulli": 2}
-
-
-def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, dict[str, Any]]:
-    """``{column: {"low", "high", "nan"[, "naive_bayes"][, "vector"]}}`` for raw inputs stages check.
-
-    Bucketizer: its outer splits bound the column and its ``handleInvalid`` rules NaN.
-    VectorAssembler: its ``handleInvalid`` rules NaN (Spark's default, ``error``, refuses it).
-    NaiveBayes: ``naive_bayes`` (its model type) rules the values of the raw columns its features
-    come from; ``vector`` marks a raw vector column (checked element by element).
-    """
-    from pyspark.ml.classification import NaiveBayesModel
-    from pyspark.ml.feature import Bucketizer, VectorAssembler
-
-    from mlflow_sparkonnx.sparkml.pipeline import stage_columns
-
-    numeric_inputs = {c.name for c in inputs if c.is_numeric}
-    vector_inputs = {c.name for c in inputs if c.spark_type == "vector"}
-    guards: dict[str, dict[str, Any]] = {}
-    producers: dict[str, Any] = {}  # column → the stage that writes it
-
-    def entry_for(column: str) -> dict[str, Any]:
-        return guards.setdefault(column, {"low": -np.inf, "high": np.inf, "nan": "keep"})
-
-    def guard(column: str, stage: Any, low: float = -np.inf, high: float = np.inf) -> None:
-        if column not in numeric_inputs:
-            return
-        entry = entry_for(column)
-        entry["low"], entry["high"] = max(entry["low"], low), min(entry["high"], high)
-        rule = stage.getHandleInvalid()
-        if _NAN_STRICTNESS[rule] > _NAN_STRICTNESS[entry["nan"]]:
-            entry["nan"] = rule
-
-    def guard_naive_bayes(stage: Any) -> None:
-        model_type = stage.getModelType()
-        if model_type not in _NAIVE_BAYES_STRICTNESS:
-            return  # gaussian: Spark checks nothing
-        features = stage.getFeaturesCol()
-        producer = producers.get(features)
-        if isinstance(producer, VectorAssembler):
-            read = list(producer.getInputCols())
-        else:
-            read = [features]
-        raw = set(numeric_inputs) | set(vector_inputs)
-        for column in read:
-            if column in producers and _safe_for(producers[column], model_type):
-                continue
-            if column not in raw or column in producers:
-                made_by = type(producers[column]).__name__ if column in producers else "an earlier stage"
-                _logger.warning(
-                    "NaiveBayes (modelType=%r, uid %s) reads '%s', which %s computes: rows that become "
-                    "invalid there (%s) cannot be refused before scoring. Spark raises on them; the ONNX "
-                    "graph gives them NaN outputs (prediction included), never a label.",
-                    model_type,
-                    stage.uid,
-                    column,
-                    made_by,
-                    "a value other than 0 or 1" if model_type == "bernoulli" else "a negative value or NaN",
-                )
-                continue
-            entry = entry_for(column)
-            if column in vector_inputs:
-                entry["vector"] = True
-            current = entry.get("naive_bayes")
-            if current is None or _NAIVE_BAYES_STRICTNESS[model_type] > _NAIVE_BAYES_STRICTNESS[current]:
-                entry["naive_bayes"] = model_type
-
-    for stage in with_internal_stages(stages):
-        if isinstance(stage, Bucketizer):
-            if stage.isSet(stage.inputCols):
-                pairs = zip(stage.getInputCols(), stage.getSplitsArray(), strict=True)
-            else:
-                pairs = [(stage.getInputCol(), stage.getSplits())]
-            for column, splits in pairs:
-                guard(column, stage, float(splits[0]), float(splits[-1]))
-        elif isinstance(stage, VectorAssembler):
-            for column in stage.getInputCols():
-                guard(column, stage)
-        elif isinstance(stage, NaiveBayesModel):
-            guard_naive_bayes(stage)
-        for column in stage_columns(stage).outputs:
-            producers[column] = stage
-    return {
-        c: {k: float(v) if k in ("low", "high") else v for k, v in e.items()}
-        for c, e in guards.items()
-        if np.isfinite(e["low"]) or np.isfinite(e["high"]) or e["nan"] != "keep" or "naive_bayes" in e
-    }
-
-
-def null_sensitive_inputs(stages: list[Any], inputs: list[Column]) -> dict[str, str]:
-    """``{column: reader}``: numeric inputs some stage reads for which a null is not a NaN.
-
-    A null in a numeric column reaches an ONNX graph as NaN (pandas has one missing value for
-    floats), and Spark 4.3 tells them apart in most stages (a Bucketizer with ``keep`` gives null
-    for null but its extra bucket for NaN; FeatureHasher, Interaction, OneHotEncoder, a numeric
-    StringIndexer and SQL on a double column differ too). Not listed: columns read only by a
-    VectorAssembler or a Binarizer (null and NaN give the same result in every mode) or a Bucketizer
-    with ``skip`` or ``error`` (both dropped; both refused by ``numeric_guards``), and integral or
-    boolean columns a SQLTransformer or a FeatureHasher reads (their graphs read NaN there as null,
-    as Spark does: a null adds nothing to the hash).
-    ``reader`` names the first stage that tells them apart; a stage whose columns cannot be read
-    counts as reading every numeric input.
-    """
-    from pyspark.ml.feature import Binarizer, Bucketizer, FeatureHasher, SQLTransformer, VectorAssembler
-
-    from mlflow_sparkonnx.sparkml.pipeline import stage_columns
-
-    numeric = {c.name: c.spark_type for c in inputs if c.is_numeric}
-    sensitive: dict[str, str] = {}
-    for stage in with_internal_stages(stages):
-        if isinstance(stage, (VectorAssembler, Binarizer)):
-            continue
-        if isinstance(stage, Bucketizer) and stage.getHandleInvalid() != "keep":
-            continue  # skip drops both; error: numeric_guards refuses both in either runtime
-        reader = f"{type(stage).__name__} ({stage.uid})"
-        read = stage_columns(stage).inputs
-        for name in numeric if read is None else read:
-            if name not in numeric or name in sensitive:
-                continue
-            if isinstance(stage, (SQLTransformer, FeatureHasher)) and numeric[name] not in (
-                "float",
-                "double",
-            ):
-                continue  # their graphs read NaN in an integral or boolean column as the null it is
-            sensitive[name] = reader
-    return sensitive
-
-
-def nulls_refused_by_onnx(
-    inputs: list[Column], null_sensitive: dict[str, str], ranges: dict[str, dict[str, Any]]
-) -> dict[str, str]:
-    """The integral and boolean columns of ``null_sensitive``: there a NaN means null (both runtimes
-    read it so), which the ONNX runtime cannot score as Spark does. Float columns hold NaN as NaN.
-    Left out: columns whose NaN ``ranges`` (``numeric_guards``) already refuses or skips, as Spark
-    refuses or drops such a row before the stage that would tell null from NaN matters."""
-    from mlflow_sparkonnx.contract import INTEGRAL_TYPES
-
-    kinds = {c.name: c.spark_type for c in inputs}
-    return {
-        column: reader
-        for column, reader in null_sensitive.items()
-        if (kinds.get(column) in INTEGRAL_TYPES or kinds.get(column) == "boolean")
-        and ranges.get(column, {}).get("nan", "keep") == "keep"
-    }
-
-
-def _safe_for(producer: Any, model_type: str) -> bool:
-    """Whether every value ``producer`` writes is one a NaiveBayes of ``model_type`` accepts.
-
-    OneHotEncoder writes 0 and 1; StringIndexer and Bucketizer write indices (0, 1, 2, …), which
-    multinomial and complement accept and bernoulli refuses from 2 on.
-    """
-    from pyspark.ml.feature import Bucketizer, OneHotEncoderModel, StringIndexerModel
-
-    if isinstance(producer, OneHotEncoderModel):
-        return True
-    return isinstance(producer, (StringIndexerModel, Bucketizer)) and model_type != "bernoulli"
+def outside_splits(rule: NumericRule) -> str:
+    """Why a value outside a Bucketizer's outer splits is refused."""
+    return f"outside its Bucketizer's splits [{rule.low}, {rule.high}], which Spark refuses"
 
 
 def naive_bayes_rule(model_type: str) -> str:
-    """Why a NaiveBayes of ``model_type`` refuses a value (the same words in every runtime)."""
+    """Why a NaiveBayes of ``model_type`` refuses a value."""
     if model_type == "bernoulli":
         return "a value other than 0 or 1, which its NaiveBayes (modelType='bernoulli') refuses"
     return (
@@ -232,18 +63,50 @@ def naive_bayes_rule(model_type: str) -> str:
     )
 
 
-def _naive_bayes_refusals(values: np.ndarray, model_type: str) -> tuple[np.ndarray, str]:
-    """Per value, does a NaiveBayes of ``model_type`` refuse it; and why (Spark's rule)."""
+def refusal(column: str, row: int, value: Any, why: str) -> InvalidInputError:
+    """The error for a refused cell: ``Column 'c' row 3 holds 120.0, <why>.``"""
+    value = value.item() if hasattr(value, "item") else value  # 120.0, not np.float64(120.0)
+    return InvalidInputError(f"Column '{column}' row {row} holds {value!r}, {why}.")
+
+
+def unseen_category_error(frame: Columns, columns: list[Column], value: str) -> InvalidInputError:
+    """The error for Spark's "Unseen label" failure, naming the string column(s) holding ``value``."""
+    for col in columns:
+        if col.spark_type == "string":
+            hits = np.flatnonzero(np.asarray(frame[col.name], dtype=object) == value)
+            if len(hits):
+                return refusal(col.name, int(hits[0]), value, UNSEEN_CATEGORY)
+    return InvalidInputError(f"A StringIndexer met {value!r}, {UNSEEN_CATEGORY}.")
+
+
+def nulls_refused_by_onnx(
+    inputs: list[Column], null_sensitive: Mapping[str, str], ranges: Mapping[str, NumericRule]
+) -> dict[str, str]:
+    """The integral and boolean columns of ``null_sensitive``: there a NaN means null (both runtimes
+    read it so), which the ONNX runtime cannot score as Spark does. Float columns hold NaN as NaN.
+    Left out: columns whose NaN ``ranges`` (``numeric_guards``) already refuses or skips, as Spark
+    refuses or drops such a row before the stage that would tell null from NaN matters."""
+    integral = {c.name for c in inputs if c.is_integral}
+    return {
+        column: reader
+        for column, reader in null_sensitive.items()
+        if column in integral and (column not in ranges or ranges[column].nan == "keep")
+    }
+
+
+# ---- pandas: the pyfunc and the Python workers ----------------------------------------------------
+
+
+def _naive_bayes_refusals(values: np.ndarray, model_type: str) -> np.ndarray:
+    """Per value, does a NaiveBayes of ``model_type`` refuse it (Spark's rule)."""
     with np.errstate(invalid="ignore"):
         if model_type == "bernoulli":
-            refused = (values != 0.0) & (values != 1.0)
-        else:
-            refused = ~(values >= 0.0)
-    return refused, naive_bayes_rule(model_type)
+            return (values != 0.0) & (values != 1.0)
+        return ~(values >= 0.0)
 
 
 def find_violations(
-    frame: Columns, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]]
+    frame: Columns, closed: Mapping[str, CategoryRule], ranges: Mapping[str, NumericRule]
 ) -> tuple[list[tuple[str, np.ndarray, str]], np.ndarray]:
     """``(refused, skip)``: per refused column its row mask and the reason; the rows to null.
 
@@ -251,50 +114,30 @@ def find_violations(
     """
     refused: list[tuple[str, np.ndarray, str]] = []
     skip = np.zeros(_row_count(frame), dtype=bool)
-    for column, entry in ranges.items():
-        if entry.get("vector"):
-            refused.append(_vector_refusals(column, frame[column], entry["naive_bayes"]))
+    for column, rule in ranges.items():
+        if rule.vector:
+            refused.append(_vector_refusals(column, frame[column], rule.naive_bayes or "multinomial"))
             continue
         values = np.asarray(frame[column], dtype="float64")
         with np.errstate(invalid="ignore"):
-            outside = (values < entry["low"]) | (values > entry["high"])
-        bounds = f"[{entry['low']}, {entry['high']}]"
-        refused.append((column, outside, f"outside its Bucketizer's splits {bounds}, which Spark refuses"))
+            outside = (values < rule.low) | (values > rule.high)
+        refused.append((column, outside, outside_splits(rule)))
         missing = np.isnan(values)
-        if entry["nan"] == "error":
-            refused.append(
-                (
-                    column,
-                    missing,
-                    (
-                        "a null/NaN, which a stage reading it refuses (handleInvalid='error', Spark's "
-                        "default for VectorAssembler and Bucketizer); impute it, or refit that stage with "
-                        "handleInvalid='keep'"
-                    ),
-                )
-            )
-        elif entry["nan"] == "skip":
+        if rule.nan == "error":
+            refused.append((column, missing, NAN_REFUSED))
+        elif rule.nan == "skip":
             skip |= missing
-        if entry.get("naive_bayes"):
-            bad, why = _naive_bayes_refusals(values, entry["naive_bayes"])
-            if entry["nan"] != "keep":
+        if rule.naive_bayes:
+            bad = _naive_bayes_refusals(values, rule.naive_bayes)
+            if rule.nan != "keep":
                 bad &= ~missing  # NaN never reaches the NaiveBayes: an earlier stage refuses or drops it
-            refused.append((column, bad, why))
-    for column, entry in closed.items():
-        labels = set(entry["labels"])
+            refused.append((column, bad, naive_bayes_rule(rule.naive_bayes)))
+    for column, category in closed.items():
+        labels = set(category.labels)
         values = np.asarray(frame[column], dtype=object)
         unseen = np.fromiter((value not in labels for value in values), dtype=bool, count=len(values))
-        if entry["handle_invalid"] == "error":
-            refused.append(
-                (
-                    column,
-                    unseen,
-                    (
-                        "a category not seen when the pipeline was fitted; its StringIndexer has "
-                        "handleInvalid='error' (refit with handleInvalid='keep' to score such rows)"
-                    ),
-                )
-            )
+        if category.handle_invalid == "error":
+            refused.append((column, unseen, UNSEEN_CATEGORY))
         else:
             skip |= unseen
     return [r for r in refused if r[1].any()], skip
@@ -303,25 +146,22 @@ def find_violations(
 def _vector_refusals(column: str, vectors: Any, model_type: str) -> tuple[str, np.ndarray, str]:
     """``(column, rows, why)`` for a raw vector column a NaiveBayes reads: rows holding a refused element."""
     rows = np.fromiter(
-        (_naive_bayes_refusals(np.asarray(v, dtype="float64"), model_type)[0].any() for v in vectors),
+        (_naive_bayes_refusals(np.asarray(v, dtype="float64"), model_type).any() for v in vectors),
         dtype=bool,
         count=len(vectors),
     )
-    why = _naive_bayes_refusals(np.zeros(0), model_type)[1]
-    return column, rows, f"a vector holding {why}"
+    return column, rows, f"a vector holding {naive_bayes_rule(model_type)}"
 
 
 def rows_to_skip(
-    frame: Columns, closed: dict[str, dict[str, Any]], ranges: dict[str, dict[str, Any]] | None = None
+    frame: Columns, closed: Mapping[str, CategoryRule], ranges: Mapping[str, NumericRule] | None = None
 ) -> np.ndarray:
     """A boolean mask of rows whose outputs are null; raises ``InvalidInputError`` for refused rows."""
     refused, skip = find_violations(frame, closed, ranges or {})
     if refused:
         column, mask, why = refused[0]
         row = int(np.flatnonzero(mask)[0])
-        value = np.asarray(frame[column])[row]
-        value = value.item() if hasattr(value, "item") else value  # 120.0, not np.float64(120.0)
-        raise InvalidInputError(f"Column '{column}' row {row} holds {value!r}, {why}.")
+        raise refusal(column, row, np.asarray(frame[column])[row], why)
     return skip
 
 
@@ -337,29 +177,26 @@ class InputGuards:
 
     def __init__(
         self,
-        closed: dict[str, dict[str, Any]],
-        ranges: dict[str, dict[str, Any]] | None = None,
-        nulls_refused: dict[str, str] | None = None,
+        closed: Mapping[str, CategoryRule],
+        ranges: Mapping[str, NumericRule] | None = None,
+        nulls_refused: Mapping[str, str] | None = None,
     ):
         self.closed = closed
         self.ranges = ranges or {}
         #: Integral or boolean columns whose null (NaN here) a stage reads differently from a NaN:
         #: the ONNX runtime cannot tell them apart, so it refuses them (``nulls_refused_by_onnx``).
         self.nulls_refused = nulls_refused or {}
-        self._numeric = []  # (column, low, high, bounded, nan rule, naive_bayes model type or None)
+        self._numeric = []  # (column, rule) for rules beyond "no NaN"
         self._nan_refused = []  # columns whose only rule is "no NaN" (a VectorAssembler's default)
-        self._vector = any(entry.get("vector") for entry in self.ranges.values())
-        for column, entry in self.ranges.items():
-            low, high = float(entry["low"]), float(entry["high"])
-            bounded = not (low == -np.inf and high == np.inf)  # (-inf, inf) refuses no number
-            naive_bayes = entry.get("naive_bayes")
-            if not bounded and naive_bayes is None and entry["nan"] == "error":
+        self._vector = any(rule.vector for rule in self.ranges.values())
+        for column, rule in self.ranges.items():
+            if not rule.bounded and rule.naive_bayes is None and rule.nan == "error":
                 self._nan_refused.append(column)
             else:
-                self._numeric.append((column, low, high, bounded, entry["nan"], naive_bayes))
+                self._numeric.append((column, rule))
         self._closed = [
-            (column, frozenset(entry["labels"]), entry["handle_invalid"] == "error")
-            for column, entry in closed.items()
+            (column, frozenset(rule.labels), rule.handle_invalid == "error")
+            for column, rule in closed.items()
         ]
 
     def rows_to_skip(self, frame: Columns) -> np.ndarray:
@@ -380,23 +217,23 @@ class InputGuards:
             if np.isnan(np.concatenate(values)).any():
                 return rows_to_skip(frame, self.closed, self.ranges)
         skip = None
-        for column, low, high, bounded, nan_rule, naive_bayes in self._numeric:
+        for column, rule in self._numeric:
             values = np.asarray(frame[column], dtype="float64")
-            if bounded or naive_bayes is not None:  # (errstate costs ~2 us: only where it is needed)
+            if rule.bounded or rule.naive_bayes is not None:  # (errstate costs ~2 us: only where needed)
                 with np.errstate(invalid="ignore"):
-                    if bounded and ((values < low) | (values > high)).any():
+                    if rule.bounded and ((values < rule.low) | (values > rule.high)).any():
                         return rows_to_skip(frame, self.closed, self.ranges)
-                    if naive_bayes is not None:
-                        bad, _ = _naive_bayes_refusals(values, naive_bayes)
-                        if nan_rule != "keep":
+                    if rule.naive_bayes is not None:
+                        bad = _naive_bayes_refusals(values, rule.naive_bayes)
+                        if rule.nan != "keep":
                             bad &= ~np.isnan(values)
                         if bad.any():
                             return rows_to_skip(frame, self.closed, self.ranges)
-            if nan_rule == "keep":
+            if rule.nan == "keep":
                 continue
             missing = np.isnan(values)
             if missing.any():
-                if nan_rule == "error":
+                if rule.nan == "error":
                     return rows_to_skip(frame, self.closed, self.ranges)
                 skip = missing if skip is None else skip | missing
         for column, labels, refuse in self._closed:
@@ -413,3 +250,61 @@ def _row_count(frame: Columns) -> int:
     if isinstance(frame, pd.DataFrame):
         return len(frame)
     return len(next(iter(frame.values()), ()))
+
+
+# ---- Spark expressions: transform(runtime="spark") -----------------------------------------------
+
+
+def spark_refusals(
+    value: Any, given_type: str, category: CategoryRule | None, rule: NumericRule | None
+) -> list[tuple[Any, Any]]:
+    """``[(condition, shown value + reason)]``: the rows of Spark column ``value`` that the rules refuse.
+
+    The same rules and reasons as :func:`find_violations`; ``given_type`` is the column's type in
+    the scored DataFrame (a vector may come as ``array<double>``). Skip rules are the native
+    pipeline's own (it drops the row; ``transform`` keeps it with null outputs).
+    """
+    from pyspark.sql import functions as F
+
+    checks = []
+    if category is not None and category.handle_invalid == "error":
+        unseen = ~value.isin(list(category.labels))
+        checks.append((unseen, F.concat(F.lit("'"), value, F.lit(f"', {UNSEEN_CATEGORY}"))))
+    if rule is not None and rule.vector:
+        checks.append(_vector_naive_bayes_check(value, given_type, rule.naive_bayes or "multinomial"))
+    elif rule is not None:
+        number = value.cast("double")
+        missing = value.isNull() | F.isnan(number)
+        if rule.bounded:
+            outside = (number < rule.low) | (number > rule.high)
+            checks.append((outside, F.concat(number.cast("string"), F.lit(f", {outside_splits(rule)}"))))
+        if rule.nan == "error":
+            checks.append((missing, F.lit(NAN_REFUSED)))
+        if rule.naive_bayes:
+            refused = _spark_naive_bayes_refusals(number, rule.naive_bayes)
+            # NaN (or null, which a VectorAssembler makes NaN) reaches the NaiveBayes only under "keep".
+            refused = (missing | refused) if rule.nan == "keep" else (~missing & refused)
+            shown = F.coalesce(number.cast("string"), F.lit("null"))
+            checks.append((refused, F.concat(shown, F.lit(f", {naive_bayes_rule(rule.naive_bayes)}"))))
+    return checks
+
+
+def _spark_naive_bayes_refusals(number: Any, model_type: str) -> Any:
+    """Whether a NaiveBayes of ``model_type`` refuses ``number`` (null for null), as a Spark condition."""
+    from pyspark.sql import functions as F
+
+    if model_type == "bernoulli":
+        return ~((number == 0.0) | (number == 1.0))
+    return (number < 0.0) | F.isnan(number)  # Spark SQL orders NaN above every number
+
+
+def _vector_naive_bayes_check(value: Any, given_type: str, model_type: str) -> tuple[Any, Any]:
+    """A raw vector column a NaiveBayes reads: refuse a row holding an element it refuses."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    elements = value.cast("array<double>") if given_type.startswith("array") else vector_to_array(value)
+    bad = F.exists(elements, lambda x: F.coalesce(_spark_naive_bayes_refusals(x, model_type), F.lit(True)))
+    shown = F.coalesce(elements.cast("string"), F.lit("null"))
+    why = f", a vector holding {naive_bayes_rule(model_type)}"
+    return F.coalesce(bad, F.lit(False)), F.concat(shown, F.lit(why))

@@ -9,12 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import Column, read_flavor
-from mlflow_sparkonnx.scoring.guards import InputGuards, nulls_refused_by_onnx
+from mlflow_sparkonnx.contract import Column, ModelContract
+from mlflow_sparkonnx.scoring.guards import InputGuards, nulls_refused_by_onnx, unseen_category_error
 from mlflow_sparkonnx.scoring.runtime_choice import choose_runtime
 from mlflow_sparkonnx.scoring.runtimes.base import null_rows_where
-from mlflow_sparkonnx.scoring.schema import coerce_columns, unseen_category_error
+from mlflow_sparkonnx.scoring.schema import coerce_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -25,26 +24,25 @@ _SPARK_UNSEEN_LABEL = re.compile(r"Unseen label: (.*?)\. To handle unseen labels
 class SparkOnnxModel:
     """A loaded sparkonnx model: ``predict(pandas.DataFrame) -> pandas.DataFrame``.
 
-    ``runtime`` says which runtime answers ("onnx" or "spark").
+    ``runtime`` says which runtime answers ("onnx" or "spark"); ``contract`` is what the model records.
     """
 
     def __init__(self, local_path: str, model_config: dict[str, Any] | None = None) -> None:
-        conf = read_flavor(local_path)
-        self.flavor_conf = conf
-        self.inputs = [Column.from_dict(c) for c in conf["inputs"]]
-        self.outputs = [Column.from_dict(c) for c in conf["outputs"]]
-        self.runtime = choose_runtime(conf, model_config)
-        closed, ranges = conf.get("closed_categories") or {}, conf.get("numeric_guards") or {}
-        null_sensitive = conf.get("null_sensitive_inputs") or {}  # older models lack it
+        contract = ModelContract.read(local_path)
+        self.contract = contract
+        self.inputs: list[Column] = list(contract.inputs)
+        self.outputs: list[Column] = list(contract.outputs)
+        self.runtime = choose_runtime(contract, model_config)
+        ranges = contract.numeric_guards
+        null_sensitive = contract.null_sensitive_inputs or {}  # older models lack it
         nulls_refused = (
             nulls_refused_by_onnx(self.inputs, null_sensitive, ranges) if self.runtime == "onnx" else None
         )
-        self._guards = InputGuards(closed, ranges, nulls_refused)
+        self._guards = InputGuards(contract.closed_categories, ranges, nulls_refused)
         if self.runtime == "onnx":
-            self._runtime = _load_onnx_runtime(local_path, conf, self.inputs, self.outputs)
+            self._runtime = _load_onnx_runtime(local_path, contract)
         else:
-            config = model_config or {}
-            self._runtime = _load_spark_runtime(local_path, conf, self.inputs, self.outputs, config)
+            self._runtime = _load_spark_runtime(local_path, contract, model_config or {})
         _logger.info("sparkonnx model at %s scores with the %s runtime.", local_path, self.runtime)
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -90,31 +88,15 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
     return model_input
 
 
-def _load_onnx_runtime(
-    local_path: str, conf: dict[str, Any], inputs: list[Column], outputs: list[Column]
-) -> Any:
-    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS, OnnxRuntime
-
-    onnx_path = os.path.join(local_path, conf["onnx_model"])
-    verify_checksum(onnx_path, conf.get("onnx_model_sha256"))
-    with open(onnx_path, "rb") as f:
-        model_bytes = f.read()
+def _load_onnx_runtime(local_path: str, contract: ModelContract) -> Any:
+    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import OnnxRuntime
     from mlflow_sparkonnx.sparkml.session import in_spark_task
 
-    batch_rows = conf.get("onnx_batch_rows") or DEFAULT_BATCH_ROWS
     threads = 1 if in_spark_task() else None  # spark_udf: Spark already runs one worker per core
-    return OnnxRuntime(
-        model_bytes, inputs, outputs, conf["onnx_outputs"], batch_rows=batch_rows, intra_op_threads=threads
-    )
+    return OnnxRuntime.load(os.path.join(local_path, contract.onnx_model or ""), contract, threads)
 
 
-def _load_spark_runtime(
-    local_path: str,
-    conf: dict[str, Any],
-    inputs: list[Column],
-    outputs: list[Column],
-    model_config: dict[str, Any],
-) -> Any:
+def _load_spark_runtime(local_path: str, contract: ModelContract, model_config: dict[str, Any]) -> Any:
     from mlflow_sparkonnx.scoring.runtime_choice import refuse_native_in_spark_task
     from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
     from mlflow_sparkonnx.sparkml.native_model import load_native_pipeline
@@ -122,8 +104,8 @@ def _load_spark_runtime(
 
     refuse_native_in_spark_task()  # spark_udf: no SparkSession inside a Spark task
     spark = get_or_create_spark(model_config.get("spark_conf") or {})
-    pipeline = load_native_pipeline(local_path, conf, spark, model_config.get("dfs_tmpdir"))
-    return SparkRuntime(pipeline, inputs, outputs, spark)
+    pipeline = load_native_pipeline(local_path, contract, spark, model_config.get("dfs_tmpdir"))
+    return SparkRuntime(pipeline, list(contract.inputs), list(contract.outputs), spark)
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> SparkOnnxModel:

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.sparkml.session import in_spark_task
 
@@ -15,18 +16,18 @@ RUNTIME_ENV_VAR = "MLFLOW_SPARKONNX_RUNTIME"
 RUNTIMES = ("auto", "onnx", "spark")
 
 
-def choose_runtime(conf: dict[str, Any], model_config: dict[str, Any] | None) -> str:
+def choose_runtime(contract: ModelContract, model_config: dict[str, Any] | None) -> str:
     """``model_config["runtime"]`` > ``MLFLOW_SPARKONNX_RUNTIME`` > ``auto``, resolved to a runtime."""
     requested = (model_config or {}).get("runtime") or "auto"
     if requested == "auto":
         requested = os.environ.get(RUNTIME_ENV_VAR, "").strip().lower() or "auto"
     if requested not in RUNTIMES:
         raise SparkOnnxError(f"Unknown runtime {requested!r}: choose one of {', '.join(RUNTIMES)}.")
-    verified = conf.get("onnx_status") == "verified"
+    verified = contract.verified
     if requested == "onnx" and not verified:
         raise RuntimeUnavailableError(
             f"runtime='onnx' was requested but this model has no verified ONNX graph "
-            f"(status {conf.get('onnx_status')}: {conf.get('onnx_reason')}). Use runtime='spark'."
+            f"(status {contract.describe_status()}). Use runtime='spark'."
         )
     if requested == "auto":
         if not verified:

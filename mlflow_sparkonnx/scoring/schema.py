@@ -187,9 +187,14 @@ def _refuse_non_integral(values: np.ndarray, col: Column) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(
-            f"Column '{col.name}' ({col.spark_type}) row {row} holds {values[row].item()!r}, which "
-            f"is not a whole number within range; the model was saved with a {col.spark_type} column."
+            f"Column '{col.name}' ({col.spark_type}) row {row} holds {values[row].item()!r}, "
+            f"{not_whole_number(col.spark_type)}."
         )
+
+
+def not_whole_number(spark_type: str) -> str:
+    """Why a value is refused for an integral column (both runtimes)."""
+    return f"which is not a whole number within range; the model was saved with a {spark_type} column"
 
 
 def _objects_as_float(values: np.ndarray, col: Column) -> np.ndarray:
@@ -241,23 +246,6 @@ def _as_sequences(values: np.ndarray, col: Column) -> np.ndarray:
             )
         result[position] = list(value)
     return result
-
-
-def unseen_category_error(frame: Columns, columns: list[Column], value: str) -> InvalidInputError:
-    """The error for Spark's "Unseen label" failure, naming the string column(s) holding ``value``."""
-    for col in columns:
-        if col.spark_type == "string":
-            hits = np.flatnonzero(np.asarray(frame[col.name], dtype=object) == value)
-            if len(hits):
-                return InvalidInputError(
-                    f"Column '{col.name}' row {int(hits[0])} holds {value!r}, a category not seen when "
-                    "the pipeline was fitted; its StringIndexer has handleInvalid='error' (refit with "
-                    "handleInvalid='keep' to score it)."
-                )
-    return InvalidInputError(
-        f"A StringIndexer with handleInvalid='error' met {value!r}, a category not seen when the "
-        "pipeline was fitted (refit with handleInvalid='keep' to score it)."
-    )
 
 
 def spark_frame_to_pandas(spark_frame: Any) -> pd.DataFrame:

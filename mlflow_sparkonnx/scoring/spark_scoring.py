@@ -20,7 +20,7 @@ dropped; both refused by the input guards), and the SQL and FeatureHasher graphs
 as null in integral and boolean columns. So rows holding a null in a nullable numeric column that
 some other stage reads are scored by the native pipeline and the rest by the graph (a union of the
 two); a frame without such columns gets the plain ONNX plan. ``save_model`` records those columns
-(``null_sensitive_inputs``, see ``input_guards.null_sensitive_inputs``); for an older model, finding
+(``null_sensitive_inputs``, see ``sparkml.null_semantics``); for an older model, finding
 them loads the native pipeline once per model on the driver. If the native pipeline cannot be
 loaded, every row is scored by the graph and a row holding such a null fails the job instead
 (never a silently different result). The worker side lives in ``spark_worker``.
@@ -46,10 +46,13 @@ from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; 
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, read_flavor
+from mlflow_sparkonnx.contract import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, ModelContract
 from mlflow_sparkonnx.exceptions import InvalidInputError
-from mlflow_sparkonnx.scoring.spark_worker import crosses_as_list, is_double_output, score_batches
+from mlflow_sparkonnx.scoring.guards import spark_refusals
+from mlflow_sparkonnx.scoring.schema import not_whole_number
+from mlflow_sparkonnx.scoring.spark_worker import WorkerSpec, crosses_as_list, is_double_output, score_batches
 from mlflow_sparkonnx.sparkml.native_model import load_native_pipeline
+from mlflow_sparkonnx.sparkml.null_semantics import null_sensitive_inputs, sql_transformer_outputs
 from mlflow_sparkonnx.sparkml.session import is_connect_session
 
 _logger = logging.getLogger(__name__)
@@ -97,20 +100,20 @@ def transform(
     from mlflow_sparkonnx.scoring.runtime_choice import choose_runtime
 
     local_path = _download_artifact_from_uri(artifact_uri=model_uri)
-    conf = read_flavor(local_path)
-    chosen = choose_runtime(conf, {"runtime": runtime})
-    inputs = [Column.from_dict(c) for c in conf["inputs"]]
-    outputs = _pick_outputs([Column.from_dict(c) for c in conf["outputs"]], output_cols)
+    contract = ModelContract.read(local_path)
+    chosen = choose_runtime(contract, {"runtime": runtime})
+    inputs = list(contract.inputs)
+    outputs = _pick_outputs(list(contract.outputs), output_cols)
     _check_frame(spark_df, inputs, outputs)
     _logger.info("Scoring a Spark DataFrame with %s using the %s runtime.", model_uri, chosen)
 
     def load_pipeline() -> Any:
         """The saved pipeline restricted to the stages the outputs need, loadable by executors."""
-        return load_native_pipeline(local_path, conf, spark_df.sparkSession, dfs_tmpdir)
+        return load_native_pipeline(local_path, contract, spark_df.sparkSession, dfs_tmpdir)
 
     if chosen == "onnx":
-        return _transform_onnx(spark_df, local_path, conf, inputs, outputs, load_pipeline)
-    return _transform_native(spark_df, conf, inputs, outputs, load_pipeline())
+        return _transform_onnx(spark_df, local_path, contract, inputs, outputs, load_pipeline)
+    return _transform_native(spark_df, contract, inputs, outputs, load_pipeline())
 
 
 # ---- checks shared by both runtimes ------------------------------------------------------------------
@@ -175,13 +178,13 @@ def _output_type(col: Column) -> str:
 
 
 def _transform_native(
-    spark_df: Any, conf: dict[str, Any], inputs: list[Column], outputs: list[Column], pipeline: Any
+    spark_df: Any, contract: ModelContract, inputs: list[Column], outputs: list[Column], pipeline: Any
 ) -> Any:
     """The native ``pipeline``'s outputs."""
     from pyspark.sql import functions as F
 
     given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
-    feed = [_guarded(c, given[c.name], conf).alias(c.name) for c in inputs]
+    feed = [_guarded(c, given[c.name], contract).alias(c.name) for c in inputs]
     if _drops_rows(pipeline):
         # A stage may drop rows (handleInvalid="skip"): score with an id and join back, so such rows
         # keep null outputs instead of disappearing.
@@ -201,7 +204,7 @@ def _drops_rows(pipeline: Any) -> bool:
     )
 
 
-def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
+def _guarded(col: Column, given_type: str, contract: ModelContract) -> Any:
     """The input column as the pipeline reads it; values the pyfunc refuses fail the job, naming it."""
     from pyspark.sql import functions as F
 
@@ -209,30 +212,8 @@ def _guarded(col: Column, given_type: str, conf: dict[str, Any]) -> Any:
     checks = []
     if col.spark_type == "string":
         checks.append((value.isNull(), F.lit("a null; string columns must hold strings")))
-    closed = (conf.get("closed_categories") or {}).get(col.name)
-    if closed and closed["handle_invalid"] == "error":
-        why = "a category not seen when the pipeline was fitted; its StringIndexer has handleInvalid='error'"
-        checks.append((~value.isin(closed["labels"]), F.concat(F.lit("'"), value, F.lit(f"', {why}"))))
-    guard = (conf.get("numeric_guards") or {}).get(col.name)
-    if guard and guard.get("vector"):
-        checks.append(_vector_naive_bayes_check(value, given_type, guard["naive_bayes"]))
-    elif guard:
-        number = value.cast("double")
-        missing = value.isNull() | F.isnan(number)
-        if math.isfinite(guard["low"]) or math.isfinite(guard["high"]):
-            outside = (number < guard["low"]) | (number > guard["high"])
-            bounds = f"[{guard['low']}, {guard['high']}]"
-            text = F.concat(number.cast("string"), F.lit(f", outside its Bucketizer's splits {bounds}"))
-            checks.append((outside, text))
-        if guard["nan"] == "error":
-            why = "a null/NaN, which a stage reading it refuses (handleInvalid='error'); impute it"
-            checks.append((missing, F.lit(why)))
-        if guard.get("naive_bayes"):
-            refused, why = _naive_bayes_refusal(number, guard["naive_bayes"])
-            # NaN (or null, which a VectorAssembler makes NaN) reaches the NaiveBayes only under "keep".
-            refused = (missing | refused) if guard["nan"] == "keep" else (~missing & refused)
-            shown = F.coalesce(number.cast("string"), F.lit("null"))
-            checks.append((refused, F.concat(shown, F.lit(f", {why}"))))
+    category = contract.closed_categories.get(col.name)
+    checks += spark_refusals(value, given_type, category, contract.numeric_guards.get(col.name))
     if col.is_numeric and col.spark_type in INTEGRAL_TYPES and not _fits(given_type, col.spark_type):
         checks.append(_whole_number_check(value, col.spark_type))
         # Whole numbers within range now: cast as the pyfunc's Spark frame has them (NaN means null there).
@@ -263,36 +244,7 @@ def _whole_number_check(value: Any, recorded: str) -> tuple[Any, Any]:
     limit = INTEGRAL_LIMITS[recorded]
     # x % 1 is NaN for ±inf and non-zero for a fraction; NaN is a null (the stages' null rules apply).
     bad = ~F.isnan(number) & ((number >= limit) | (number < -limit) | ~((number % 1.0) == 0.0))
-    text = F.concat(
-        number.cast("string"),
-        F.lit(f", which is not a whole number within range; the model was saved with a {recorded} column"),
-    )
-    return bad, text
-
-
-def _naive_bayes_refusal(number: Any, model_type: str) -> tuple[Any, str]:
-    """Whether a NaiveBayes of ``model_type`` refuses ``number`` (null for null), and why."""
-    from pyspark.sql import functions as F
-
-    from mlflow_sparkonnx.scoring.guards import naive_bayes_rule
-
-    if model_type == "bernoulli":
-        refused = ~((number == 0.0) | (number == 1.0))
-    else:
-        refused = (number < 0.0) | F.isnan(number)  # Spark SQL orders NaN above every number
-    return refused, naive_bayes_rule(model_type)
-
-
-def _vector_naive_bayes_check(value: Any, given_type: str, model_type: str) -> tuple[Any, Any]:
-    """A raw vector column a NaiveBayes reads: refuse a row holding an element it refuses."""
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.sql import functions as F
-
-    elements = value.cast("array<double>") if given_type.startswith("array") else vector_to_array(value)
-    why = _naive_bayes_refusal(F.lit(0.0), model_type)[1]
-    bad = F.exists(elements, lambda x: F.coalesce(_naive_bayes_refusal(x, model_type)[0], F.lit(True)))
-    shown = F.coalesce(elements.cast("string"), F.lit("null"))
-    return F.coalesce(bad, F.lit(False)), F.concat(shown, F.lit(f", a vector holding {why}"))
+    return bad, F.concat(number.cast("string"), F.lit(f", {not_whole_number(recorded)}"))
 
 
 def _native_output(col: Column) -> Any:
@@ -311,31 +263,43 @@ def _native_output(col: Column) -> Any:
 def _transform_onnx(
     spark_df: Any,
     local_path: str,
-    conf: dict[str, Any],
+    contract: ModelContract,
     inputs: list[Column],
     outputs: list[Column],
     load_pipeline: Callable[[], Any],
 ) -> Any:
     """The graph's outputs; rows with a null it would read as NaN where Spark does not go to Spark."""
     nullable = _nullable_numeric(spark_df, inputs)
-    needs_sql = _has_sql(conf) and any(is_double_output(c) for c in outputs)
-    recorded = conf.get("null_sensitive_inputs")  # save_model records it; older models lack it
-    needs_stages = needs_sql or (bool(nullable) and recorded is None)
-    analysis = _stage_analysis(conf, load_pipeline) if needs_stages else None
-    keep_nan = _keep_nan(outputs, analysis.sql_outputs if needs_sql and analysis else frozenset())
+    has_sql = any(name.rsplit(".", 1)[-1] == "SQLTransformer" for name in contract.stages)
+    needs_sql = has_sql and any(is_double_output(c) for c in outputs)
+    # save_model records both; for an older model they come from its stages (one native load, cached).
+    recorded_sql = contract.sql_outputs is not None or not needs_sql
+    recorded_nulls = contract.null_sensitive_inputs is not None or not nullable
+    analysis = None if recorded_sql and recorded_nulls else _stage_analysis(contract, load_pipeline)
+    if not needs_sql:
+        sql_outputs: frozenset[str] | None = frozenset()
+    elif contract.sql_outputs is not None:
+        sql_outputs = frozenset(contract.sql_outputs)
+    else:
+        sql_outputs = analysis.sql_outputs if analysis else None
+    keep_nan = _keep_nan(outputs, sql_outputs)
+
+    def with_graph(frame: Any, refuse_nulls: dict[str, bool] | None = None) -> Any:
+        return _score_with_graph(frame, local_path, contract, inputs, outputs, keep_nan, refuse_nulls)
+
     if not nullable:
-        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
-    if recorded is not None:
-        sensitive: frozenset[str] | None = frozenset(recorded)
+        return with_graph(spark_df)
+    if contract.null_sensitive_inputs is not None:
+        sensitive: frozenset[str] | None = frozenset(contract.null_sensitive_inputs)
     else:
         sensitive = analysis.null_sensitive if analysis else None
     if sensitive is None:
         # Which stages tell null from NaN is unknown: the graph scores every row, and a row that
         # holds a null it would read as NaN fails the job instead of giving a different result.
-        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, nullable)
+        return with_graph(spark_df, nullable)
     names = [name for name in nullable if name in sensitive]
     if not names:
-        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan)
+        return with_graph(spark_df)
     sensitive_nullable = {name: nullable[name] for name in names}
     condition = _any_missing(sensitive_nullable)
     try:
@@ -348,11 +312,10 @@ def _transform_onnx(
             type(exc).__name__,
             exc,
         )
-        return _score_with_graph(spark_df, local_path, conf, inputs, outputs, keep_nan, sensitive_nullable)
+        return with_graph(spark_df, sensitive_nullable)
     _logger.info("Rows with a null in %s are scored by the native pipeline, the others by ONNX.", names)
-    by_spark = _transform_native(spark_df.filter(condition), conf, inputs, outputs, pipeline)
-    by_graph = _score_with_graph(spark_df.filter(~condition), local_path, conf, inputs, outputs, keep_nan)
-    return by_graph.unionByName(by_spark)
+    by_spark = _transform_native(spark_df.filter(condition), contract, inputs, outputs, pipeline)
+    return with_graph(spark_df.filter(~condition)).unionByName(by_spark)
 
 
 def _nullable_numeric(spark_df: Any, inputs: list[Column]) -> dict[str, bool]:
@@ -390,10 +353,6 @@ def _any_missing(columns: dict[str, bool]) -> Any:
     return condition
 
 
-def _has_sql(conf: dict[str, Any]) -> bool:
-    return any(name.rsplit(".", 1)[-1] == "SQLTransformer" for name in conf.get("stages") or [])
-
-
 def _keep_nan(outputs: list[Column], sql_outputs: frozenset[str] | None) -> list[str]:
     """The double outputs whose NaN must stay NaN: all but those a SQLTransformer produces
     (``sql_outputs``; None when unknown: then none, as a NaN may stand for a SQL null)."""
@@ -402,9 +361,9 @@ def _keep_nan(outputs: list[Column], sql_outputs: frozenset[str] | None) -> list
     return [c.name for c in outputs if is_double_output(c) and c.name not in sql_outputs]
 
 
-def _stage_analysis(conf: dict[str, Any], load_pipeline: Callable[[], Any]) -> _StageAnalysis:
-    """The stage list's facts the ONNX path needs (cached per model; a failed load is not cached)."""
-    key = (conf["onnx_model_sha256"], conf.get("native_model_sha256"))
+def _stage_analysis(contract: ModelContract, load_pipeline: Callable[[], Any]) -> _StageAnalysis:
+    """What an older model did not record, from its stages (cached per model; a failed load is not)."""
+    key = (contract.onnx_model_sha256 or "", contract.native_model_sha256)
     cached = _ANALYSES.get(key)
     if cached is not None:
         return cached
@@ -419,30 +378,12 @@ def _stage_analysis(conf: dict[str, Any], load_pipeline: Callable[[], Any]) -> _
             exc,
         )
         return _StageAnalysis(null_sensitive=None, sql_outputs=None)
-    _ANALYSES[key] = _analyse(stages, conf)
-    return _ANALYSES[key]
-
-
-def _analyse(stages: list[Any], conf: dict[str, Any]) -> _StageAnalysis:
-    from pyspark.ml.feature import SQLTransformer
-
-    from mlflow_sparkonnx.scoring.guards import null_sensitive_inputs
-    from mlflow_sparkonnx.sparkml.formula import with_internal_stages
-    from mlflow_sparkonnx.sparkml.pipeline import stage_columns
-
-    sql_outputs: set[str] | None = set()
-    for stage in with_internal_stages(stages):
-        if isinstance(stage, SQLTransformer):
-            columns = stage_columns(stage)
-            if sql_outputs is not None and columns.inputs is not None:
-                sql_outputs.update(columns.outputs)
-            else:  # a statement that cannot be parsed: its outputs are unknown
-                sql_outputs = None
-    inputs = [Column.from_dict(c) for c in conf["inputs"]]
-    return _StageAnalysis(
-        null_sensitive=frozenset(null_sensitive_inputs(stages, inputs)),
+    sql_outputs = sql_transformer_outputs(stages)
+    _ANALYSES[key] = _StageAnalysis(
+        null_sensitive=frozenset(null_sensitive_inputs(stages, list(contract.inputs))),
         sql_outputs=None if sql_outputs is None else frozenset(sql_outputs),
     )
+    return _ANALYSES[key]
 
 
 def _refusing_nulls(value: Any, name: str, nan_is_null: bool) -> Any:
@@ -461,7 +402,7 @@ def _refusing_nulls(value: Any, name: str, nan_is_null: bool) -> Any:
 def _score_with_graph(
     spark_df: Any,
     local_path: str,
-    conf: dict[str, Any],
+    contract: ModelContract,
     inputs: list[Column],
     outputs: list[Column],
     keep_nan: list[str],
@@ -471,24 +412,18 @@ def _score_with_graph(
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql.functions import pandas_udf
 
-    onnx_path = os.path.join(local_path, conf["onnx_model"])
-    sha256 = conf["onnx_model_sha256"]
+    onnx_path = os.path.join(local_path, contract.onnx_model or "")
+    sha256 = contract.onnx_model_sha256 or ""
     verify_checksum(onnx_path, sha256)
     file_name = _ship(spark_df.sparkSession, onnx_path, sha256)
-    spec = {
-        "file_name": file_name,
-        "sha256": sha256,
-        "inputs": [c.to_dict() for c in inputs],
-        "outputs": conf["outputs"],  # the worker's graph fetches all; the UDF returns those asked for
-        "selected": [c.name for c in outputs],
-        "onnx_outputs": conf["onnx_outputs"],
-        "batch_rows": conf.get("onnx_batch_rows"),
-        "closed_categories": conf.get("closed_categories") or {},
-        "numeric_guards": conf.get("numeric_guards") or {},
-        "split": _fixed_widths(onnx_path, conf["onnx_outputs"], outputs),
-        "keep_nan": keep_nan,
-    }
-    result_type = ", ".join(_result_fields(outputs, spec["split"], keep_nan))
+    spec = WorkerSpec(
+        file_name=file_name,
+        contract=contract,  # the worker's graph fetches every output; the UDF returns those asked for
+        selected=tuple(c.name for c in outputs),
+        split=_fixed_widths(onnx_path, contract.onnx_outputs or {}, outputs),
+        keep_nan=tuple(keep_nan),
+    )
+    result_type = ", ".join(_result_fields(outputs, spec.split, keep_nan))
 
     @pandas_udf(f"struct<{result_type}>")  # type: ignore[call-overload]
     def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:  # noqa: UP006
@@ -505,7 +440,7 @@ def _score_with_graph(
     scored = spark_df.withColumn(_SCORED, score(*args))
     return scored.select(
         *[spark_df[name] for name in spark_df.columns],
-        *[_scored_column(c, spec["split"].get(c.name), c.name in keep_nan) for c in outputs],
+        *[_scored_column(c, spec.split.get(c.name), c.name in keep_nan) for c in outputs],
     )
 
 

@@ -1,23 +1,23 @@
 """The Python-worker side of ``transform(runtime="onnx")``: each Arrow batch scored by onnxruntime.
 
 ``spark_scoring`` plans the job on the driver; the ``pandas_udf`` it builds calls
-:func:`score_batches` here, in every Python worker, with a plain-data ``spec`` (the graph's file
-name in the job's files, the input and output columns, the input guards, which vector outputs
-cross split into one double per element, which outputs keep NaN). Each worker loads the graph once
-and reuses it for every batch and task.
+:func:`score_batches` here, in every Python worker, with a :class:`WorkerSpec` (the graph's file
+name in the job's files, the model contract, the outputs asked for, which vector outputs cross
+split into one double per element, which outputs keep NaN). Each worker loads the graph once and
+reuses it for every batch and task.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.contract import Column, ModelContract
 from mlflow_sparkonnx.exceptions import InvalidInputError
 
 _logger = logging.getLogger(__name__)
@@ -33,16 +33,30 @@ def worker_counters(model_sha256: str) -> dict[str, int]:
     return {"loads": _WORKER_LOADS.get(model_sha256, 0), "batches": _WORKER_BATCHES.get(model_sha256, 0)}
 
 
-def score_batches(batches: Any, spec: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What the driver sends each Python worker (pickled with the UDF)."""
+
+    file_name: str  # the graph, in the job's files (``SparkFiles.get``)
+    contract: ModelContract
+    selected: tuple[str, ...]  # the outputs asked for
+    split: dict[str, int] = field(default_factory=dict)  # vector outputs crossing as one double per element
+    keep_nan: tuple[str, ...] = ()  # double outputs whose NaN must stay NaN
+
+
+def score_batches(batches: Any, spec: WorkerSpec) -> Any:
     """The Python-worker side: score each Arrow batch (a tuple of input Series) with the cached graph."""
     from mlflow_sparkonnx.scoring.guards import InputGuards
     from mlflow_sparkonnx.scoring.schema import coerce_inputs
 
-    inputs = [Column.from_dict(c) for c in spec["inputs"]]
-    outputs = [Column.from_dict(c) for c in spec["outputs"]]
-    runtime = _worker_runtime(spec, inputs, outputs)
+    contract = spec.contract
+    inputs = list(contract.inputs)
+    runtime = _worker_runtime(spec)
     names = [c.name for c in inputs]
-    guards = InputGuards(spec["closed_categories"], spec["numeric_guards"])  # prepared once per task
+    guards = InputGuards(contract.closed_categories, contract.numeric_guards)  # prepared once per task
+    selected = [c for c in contract.outputs if c.name in spec.selected]
+    split, keep_nan = spec.split, list(spec.keep_nan)
+    sha256 = contract.onnx_model_sha256 or ""
     for batch in batches:
         series = batch if isinstance(batch, tuple) else (batch,)
         frame = pd.DataFrame(dict(zip(names, series, strict=True)))
@@ -53,14 +67,12 @@ def score_batches(batches: Any, spec: dict[str, Any]) -> Any:
             raise InvalidInputError(
                 f"{exc.message} (the row counts from the start of an Arrow batch)"
             ) from None
-        selected = [c for c in outputs if c.name in spec["selected"]]
-        split, keep_nan = spec["split"], spec.get("keep_nan", [])
         if skip.any():
             kept = _score_split(runtime, frame[~skip].reset_index(drop=True), selected, split, keep_nan)
             scored = _spread(kept, skip, selected, split)
         else:
             scored = _score_split(runtime, frame, selected, split, keep_nan)
-        _WORKER_BATCHES[spec["sha256"]] = _WORKER_BATCHES.get(spec["sha256"], 0) + 1
+        _WORKER_BATCHES[sha256] = _WORKER_BATCHES.get(sha256, 0) + 1
         yield _result_frame(scored, np.asarray(skip, dtype=bool), selected, split, keep_nan)
 
 
@@ -160,31 +172,23 @@ def _result_frame(
     return pd.DataFrame(data)
 
 
-def _worker_runtime(spec: dict[str, Any], inputs: list[Column], outputs: list[Column]) -> Any:
+def _worker_runtime(spec: WorkerSpec) -> Any:
     """The ``OnnxRuntime`` for this graph, loaded once per Python worker and then reused."""
     from pyspark import SparkFiles
 
-    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import DEFAULT_BATCH_ROWS, OnnxRuntime
+    from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import OnnxRuntime
 
-    path = SparkFiles.get(spec["file_name"])
-    key = (path, spec["sha256"])
+    path = SparkFiles.get(spec.file_name)
+    sha256 = spec.contract.onnx_model_sha256 or ""
+    key = (path, sha256)
     cached = _WORKER_RUNTIMES.get(key)
     if cached is not None:
         return cached
-    verify_checksum(path, spec["sha256"])
-    with open(path, "rb") as f:
-        model_bytes = f.read()
-    runtime = OnnxRuntime(
-        model_bytes,
-        inputs,
-        outputs,
-        spec["onnx_outputs"],
-        batch_rows=spec["batch_rows"] or DEFAULT_BATCH_ROWS,
-        intra_op_threads=1,  # Spark already runs one worker per core; more threads oversubscribe them
-    )
+    # One thread: Spark already runs one worker per core; more threads oversubscribe them.
+    runtime = OnnxRuntime.load(path, spec.contract, intra_op_threads=1)
     _WORKER_RUNTIMES[key] = runtime
-    _WORKER_LOADS[spec["sha256"]] = _WORKER_LOADS.get(spec["sha256"], 0) + 1
-    _logger.info("Loaded the ONNX graph %s in Python worker %d.", spec["file_name"], os.getpid())
+    _WORKER_LOADS[sha256] = _WORKER_LOADS.get(sha256, 0) + 1
+    _logger.info("Loaded the ONNX graph %s in Python worker %d.", spec.file_name, os.getpid())
     return runtime
 
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlflow_sparkonnx.artifacts import extract_zip, verify_checksum, zip_directory
+from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import ArtifactIntegrityError, RuntimeUnavailableError
 from mlflow_sparkonnx.sparkml.session import is_connect_session, is_local_session
 
@@ -148,33 +149,33 @@ def check_native_archive(archive: str, stage_uids: list[str]) -> None:
 
 
 def load_native_pipeline(
-    local_path: str, conf: dict[str, Any], spark: Any, dfs_tmpdir: str | None = None
+    local_path: str, contract: ModelContract, spark: Any, dfs_tmpdir: str | None = None
 ) -> Any:
-    """The saved ``PipelineModel``, restricted to the stages the outputs need (``conf["stage_uids"]``).
+    """The saved ``PipelineModel``, restricted to the stages the outputs need (``contract.stage_uids``).
 
-    ``local_path`` is the downloaded model directory and ``conf`` its ``sparkonnx`` flavor block.
+    ``local_path`` is the downloaded model directory and ``contract`` what its MLmodel records.
     """
     from pyspark.ml import PipelineModel
 
     from mlflow_sparkonnx.sparkml.pipeline import as_pipeline_model
 
-    extracted = extract_native_model(local_path, conf)
+    extracted = extract_native_model(local_path, contract)
     location = _location_for(spark, extracted, dfs_tmpdir)
     try:
         native = PipelineModel.load(location)
     except Exception as exc:
-        raise _load_error(exc, conf, spark, location) from exc
+        raise _load_error(exc, contract, spark, location) from exc
     finally:
         if is_connect_session(spark):  # the server has read it (Spark ML models load eagerly)
             _remove_if_visible(location)
     by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
-    return PipelineModel(stages=[by_uid[uid] for uid in conf["stage_uids"]])
+    return PipelineModel(stages=[by_uid[uid] for uid in contract.stage_uids])
 
 
-def extract_native_model(local_path: str, conf: dict[str, Any]) -> str:
+def extract_native_model(local_path: str, contract: ModelContract) -> str:
     """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory."""
-    archive = os.path.join(local_path, conf["native_model"])
-    verify_checksum(archive, conf.get("native_model_sha256"))
+    archive = os.path.join(local_path, contract.native_model)
+    verify_checksum(archive, contract.native_model_sha256)
     target = tempfile.mkdtemp(prefix="sparkonnx-native-")
     extract_zip(archive, target)
     return target
@@ -197,13 +198,12 @@ def _location_for(spark: Any, extracted: str, dfs_tmpdir: str | None) -> str:
     )
 
 
-def _load_error(exc: Exception, conf: dict[str, Any], spark: Any, location: str) -> Exception:
+def _load_error(exc: Exception, contract: ModelContract, spark: Any, location: str) -> Exception:
     """Say why Spark could not load the model: an older Spark, or a server that cannot see the files."""
-    saved_with = conf.get("pyspark_version")
+    saved_with = contract.pyspark_version
     running = spark.version
     if saved_with and _older(running, saved_with):
-        verified = conf.get("onnx_status") == "verified"
-        hint = "Score it with runtime='onnx' (its graph is verified), or" if verified else "Use"
+        hint = "Score it with runtime='onnx' (its graph is verified), or" if contract.verified else "Use"
         return RuntimeUnavailableError(
             f"This model was saved with Spark {saved_with} and this Spark is {running}, which cannot read "
             f"it ({type(exc).__name__}: {_first_line(exc)}). {hint} Spark {saved_with} or newer."

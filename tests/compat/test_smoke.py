@@ -26,7 +26,7 @@ from adult_data import CATEGORICAL, NUMERIC
 from scoring_server import ScoringServer
 
 import mlflow_sparkonnx
-from mlflow_sparkonnx.contract import read_flavor
+from tests.mlmodel import flavor_block
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.compat
@@ -73,7 +73,7 @@ def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def test_save_model_verifies_and_writes_a_whole_native_archive(saved):
     for name, status in [("lr", "verified"), ("rf", "verified"), ("sql", "unsupported")]:
-        conf = read_flavor(saved[name])
+        conf = flavor_block(saved[name])
         assert conf["onnx_status"] == status, conf["onnx_reason"]
         assert conf["pyspark_version"] == pyspark.__version__
         with zipfile.ZipFile(Path(saved[name]) / "sparkml.zip") as zf:

@@ -17,8 +17,8 @@ import pytest
 from adult_data import CATEGORICAL, NUMERIC
 
 import mlflow_sparkonnx
-from mlflow_sparkonnx.contract import read_flavor
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
+from tests.mlmodel import flavor_block
 
 pytestmark = pytest.mark.connect
 OUTPUTS = ["prediction", "probability"]
@@ -91,7 +91,7 @@ def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 def test_save_model_fetches_a_whole_archive_and_verifies_the_graph(fitted, saved):
     _, _, models = fitted
     for name, path in saved.items():
-        conf = read_flavor(path)
+        conf = flavor_block(path)
         assert conf["onnx_status"] == "verified", conf["onnx_reason"]
         with zipfile.ZipFile(Path(path) / "sparkml.zip") as zf:
             names = zf.namelist()
@@ -186,7 +186,7 @@ def test_converters_that_read_the_jvm_save_native_only_and_score_with_spark(
         mlflow_sparkonnx.save_model(
             model, path, input_example=frame.drop(columns=["hours_per_week"]).head(50)
         )
-        conf = read_flavor(path)
+        conf = flavor_block(path)
         assert conf["onnx_status"] == "unsupported", conf["onnx_reason"]
         assert "Spark Connect" in conf["onnx_reason"]
         loaded = mlflow.pyfunc.load_model(path)

@@ -203,3 +203,6 @@ def test_mlmodel_example_documents_every_flavor_field(saved_models):
     assert set(example["flavors"]["sparkonnx"]) == set(written["flavors"]["sparkonnx"])
     assert example["flavors"]["python_function"]["config"] == written["flavors"]["python_function"]["config"]
     assert example["flavors"]["sparkonnx"]["onnx_status"] == "verified"
+    with open(os.path.join(root, "MLmodel.example")) as f:
+        text = f.read()
+    assert "file://" not in text and "/work/" not in text and "/tmp/" not in text  # no machine's paths

@@ -268,13 +268,13 @@ def small_models(spark, tmp_path_factory):
         records: list[logging.LogRecord] = []
         handler = logging.Handler()
         handler.emit = records.append  # type: ignore[method-assign]
-        logging.getLogger("mlflow_sparkonnx.scoring.guards").addHandler(handler)
+        logging.getLogger("mlflow_sparkonnx.flavor.recorded_rules").addHandler(handler)
         try:
             example = frame[NB_FEATURES].head(60)
             onnx = "auto" if name == "indexer_skip" else "require"
             mlflow_sparkonnx.save_model(model, paths[name], input_example=example, onnx=onnx)
         finally:
-            logging.getLogger("mlflow_sparkonnx.scoring.guards").removeHandler(handler)
+            logging.getLogger("mlflow_sparkonnx.flavor.recorded_rules").removeHandler(handler)
         warnings[name] = [r.getMessage() for r in records]
     # A raw vector column straight into NaiveBayes(complement).
     vectors = spark.createDataFrame(counts).select(
@@ -377,7 +377,7 @@ def test_gaussian_naive_bayes_records_nothing(spark):
     from pyspark.ml.classification import NaiveBayes
 
     from mlflow_sparkonnx.contract import Column
-    from mlflow_sparkonnx.scoring.guards import numeric_guards
+    from mlflow_sparkonnx.flavor.recorded_rules import numeric_guards
 
     frame = _nb_frame("multinomial", rows=30)
     kept = VectorAssembler(inputCols=NB_FEATURES, outputCol="features", handleInvalid="keep")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import InputGuards, rows_to_skip
 from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
@@ -117,6 +117,9 @@ def test_prepared_guards_answer_as_rows_to_skip(ranges, closed, n_rows, data):
     columns = {c: np.array(data.draw(st.lists(numbers, min_size=n_rows, max_size=n_rows))) for c in "ab"}
     labels = st.lists(st.sampled_from(["x", "y", "z", "w"]), min_size=n_rows, max_size=n_rows)
     columns |= {c: np.array(data.draw(labels), dtype=object) for c in "st"}
+
+    closed = {column: CategoryRule.from_dict(entry) for column, entry in closed.items()}
+    ranges = {column: NumericRule.from_dict(entry) for column, entry in ranges.items()}
 
     def outcome(check):
         try:

@@ -96,9 +96,9 @@ def input_columns(path: str) -> list[str]:
 
 
 def mlflow_sparkonnx_flavor(path: str) -> dict:
-    from mlflow_sparkonnx.contract import read_flavor
+    from tests.mlmodel import flavor_block
 
-    return read_flavor(path)
+    return flavor_block(path)
 
 
 # ---- models of this module --------------------------------------------------------------------

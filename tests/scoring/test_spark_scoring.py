@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_sparkonnx.contract import read_flavor
 from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
 from mlflow_sparkonnx.scoring.spark_scoring import transform
+from tests.mlmodel import flavor_block
 
 ROWS = 2000  # the shipped sample's size, so a clone without ../shared runs the same
 OUTPUTS = ["prediction", "probability"]
@@ -112,7 +112,7 @@ def test_the_graph_is_loaded_once_per_python_worker(spark, adult_frame, saved_mo
     from pyspark.sql import functions as F
 
     path = saved_models["rf"]
-    sha256 = read_flavor(path)["onnx_model_sha256"]
+    sha256 = flavor_block(path)["onnx_model_sha256"]
     per_partition = adult_frame.groupBy(F.spark_partition_id()).count().toPandas()["count"]
     batch_rows = 100
     expected_batches = sum(math.ceil(n / batch_rows) for n in per_partition)
@@ -239,7 +239,7 @@ def test_spark_udf_refuses_a_native_only_model_pointing_to_transform(spark, adul
     from pyspark.sql import functions as F
 
     path = saved_models["sql"]
-    assert read_flavor(path)["onnx_status"] == "unsupported"
+    assert flavor_block(path)["onnx_status"] == "unsupported"
     udf = mlflow.pyfunc.spark_udf(spark, path, result_type="double")
     names = Model.load(path).get_input_schema().input_names()
     with pytest.raises(Exception, match=r"mlflow_sparkonnx\.transform") as caught:

@@ -289,12 +289,12 @@ def test_an_unloadable_native_pipeline_scores_with_the_graph_and_refuses_nulls(
     from pyspark.sql import functions as F
 
     from mlflow_sparkonnx.scoring import spark_scoring
-    from mlflow_sparkonnx.contract import read_flavor
+    from tests.mlmodel import flavor_block
 
     fitted, path = hashing_model
     damaged = tmp_path / "damaged"
     shutil.copytree(path, damaged)
-    with open(damaged / read_flavor(path)["native_model"], "r+b") as archive:
+    with open(damaged / flavor_block(path)["native_model"], "r+b") as archive:
         archive.truncate(100)
     monkeypatch.setattr(spark_scoring, "_ANALYSES", {})  # the intact copy's analysis is cached
     outputs = ["i_bucket", "hashed"]

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mlflow_sparkonnx.artifacts import sha256_of
+from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import ArtifactIntegrityError, RuntimeUnavailableError
 from mlflow_sparkonnx.sparkml.native_model import check_native_archive, load_native_pipeline
 
@@ -92,11 +93,11 @@ def test_a_model_spark_cannot_read_names_both_versions_when_saved_by_a_newer_spa
     conf["pyspark_version"], conf["native_model_sha256"] = "9.9.0", sha256_of(archive)
     (model / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     with pytest.raises(RuntimeUnavailableError) as caught:
-        load_native_pipeline(str(model), conf, spark)
+        load_native_pipeline(str(model), ModelContract.from_flavor(conf), spark)
     message = str(caught.value)
     assert "9.9.0" in message and spark.version in message and "runtime='onnx'" in message
     # Saved by this Spark, the same damage is Spark's own error: no version story is made up.
     conf["pyspark_version"] = spark.version
     with pytest.raises(Exception) as raw:
-        load_native_pipeline(str(model), conf, spark)
+        load_native_pipeline(str(model), ModelContract.from_flavor(conf), spark)
     assert not isinstance(raw.value, RuntimeUnavailableError)

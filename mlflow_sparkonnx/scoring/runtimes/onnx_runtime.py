@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.contract import Column, ModelContract
 from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
 from mlflow_sparkonnx.scoring.schema import Columns
 
@@ -60,6 +61,21 @@ class OnnxRuntime:
         self._outputs = outputs
         self._fetch = [onnx_output_names[c.name] for c in outputs]
         self.batch_rows = max(1, int(batch_rows))
+
+    @classmethod
+    def load(cls, path: str, contract: ModelContract, intra_op_threads: int | None = None) -> OnnxRuntime:
+        """The verified graph at ``path``, its checksum checked against the contract; fetches every output."""
+        verify_checksum(path, contract.onnx_model_sha256)
+        with open(path, "rb") as f:
+            model_bytes = f.read()
+        return cls(
+            model_bytes,
+            list(contract.inputs),
+            list(contract.outputs),
+            contract.onnx_outputs or {},
+            batch_rows=contract.onnx_batch_rows or DEFAULT_BATCH_ROWS,
+            intra_op_threads=intra_op_threads,
+        )
 
     def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
         """The graph's input tensors for a coerced frame (or coerced column arrays)."""
