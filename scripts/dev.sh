@@ -33,7 +33,8 @@ case "${1:-}" in
     ensure_venv
     .venv/bin/ruff check .
     .venv/bin/mkdocs build --strict --quiet
-    .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests
+    # Two workers, one SparkSession each; a test module stays on one worker (its fixtures are built once).
+    .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile tests
     ;;
   *)
     echo "usage: bash scripts/dev.sh example|test" >&2

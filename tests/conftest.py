@@ -3,6 +3,8 @@ one ``mlflow server``."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import sys
 from contextlib import nullcontext
@@ -17,6 +19,20 @@ os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ["MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK"] = "true"
 os.environ.pop("MLFLOW_SPARKONNX_RUNTIME", None)
+
+
+@pytest.fixture(autouse=True)
+def _release_memory_between_tests():
+    """Collect reference cycles and hand freed memory back to the OS after each test.
+
+    The parity plots (matplotlib figures) and py4j objects form cycles that Python's collector,
+    which counts objects rather than bytes, leaves for a long time; with them, one worker's RSS
+    climbed past 8 GB over the text tests. Collected after each test it stays near 0.5 GB.
+    """
+    yield
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @pytest.fixture(scope="session")
