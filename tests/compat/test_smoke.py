@@ -23,10 +23,10 @@ import pandas as pd
 import pyspark
 import pytest
 from adult_data import CATEGORICAL, NUMERIC
+from mlmodel import flavor_block
 from scoring_server import ScoringServer
 
 import mlflow_sparkonnx
-from tests.mlmodel import flavor_block
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.compat
@@ -170,7 +170,7 @@ def test_upgrade_promote_and_the_cli(tracking_uri, lr_pipeline, example, tmp_pat
     with mlflow.start_run() as run:  # mlflow.spark keeps the artifact_path argument in MLflow 3
         mlflow.spark.log_model(lr_pipeline, "spark-model", input_example=example.head(20))
     source_uri = f"runs:/{run.info.run_id}/spark-model"
-    upgraded = mlflow_sparkonnx.lifecycle.upgrade(source_uri, registered_model_name="compat-upgraded")
+    upgraded = mlflow_sparkonnx.upgrade(source_uri, registered_model_name="compat-upgraded")
     assert upgraded.flavors["sparkonnx"]["onnx_status"] == "verified"
     version = str(upgraded.registered_model_version)
     result = mlflow_sparkonnx.promote("compat-upgraded", version)

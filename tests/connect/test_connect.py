@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from adult_data import CATEGORICAL, NUMERIC
+from mlmodel import flavor_block
 
 import mlflow_sparkonnx
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
-from tests.mlmodel import flavor_block
 
 pytestmark = pytest.mark.connect
 OUTPUTS = ["prediction", "probability"]

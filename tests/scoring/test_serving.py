@@ -96,7 +96,7 @@ def input_columns(path: str) -> list[str]:
 
 
 def mlflow_sparkonnx_flavor(path: str) -> dict:
-    from tests.mlmodel import flavor_block
+    from mlmodel import flavor_block
 
     return flavor_block(path)
 

@@ -286,10 +286,10 @@ def test_an_unloadable_native_pipeline_scores_with_the_graph_and_refuses_nulls(
     scored by the graph, and a row with a null in a nullable numeric input fails the job."""
     import shutil
 
+    from mlmodel import flavor_block
     from pyspark.sql import functions as F
 
     from mlflow_sparkonnx.scoring import spark_scoring
-    from tests.mlmodel import flavor_block
 
     fitted, path = hashing_model
     damaged = tmp_path / "damaged"
