@@ -236,6 +236,32 @@ def text_pipeline(spark, text_frame):
     return Pipeline(stages=stages).fit(spark.createDataFrame(text_frame))
 
 
+class _SavedModels(dict):
+    """name -> the path of that fitted pipeline saved with save_model(onnx="auto"), saved on first use.
+
+    Each xdist worker saves only the models its tests read (a save is ~4 s; six of them were made
+    in every worker).
+    """
+
+    def __init__(self, root, examples: dict) -> None:
+        super().__init__()
+        self._root, self._examples = root, examples
+
+    def __missing__(self, name: str) -> str:
+        import mlflow_sparkonnx
+
+        if name == "glr":  # an alias of "mismatch", kept for tests written when GLR was the example
+            self[name] = self["mismatch"]
+            return self[name]
+        model, input_example = self._examples[name]
+        path = str(self._root / name)
+        context = deliberately_wrong_converter() if name == "mismatch" else nullcontext()
+        with context:
+            mlflow_sparkonnx.save_model(model, path, input_example=input_example)
+        self[name] = path
+        return path
+
+
 @pytest.fixture(scope="session")
 def saved_models(
     tmp_path_factory,
@@ -249,30 +275,23 @@ def saved_models(
     adult_train,
     text_frame,
 ):
-    """Each fitted pipeline saved once with save_model(onnx="auto").
+    """Each fitted pipeline saved once with save_model(onnx="auto"), when a test first reads it.
 
     "mismatch" is saved with its deliberately wrong converter registered (native only); "glr" is
     an alias of it kept for tests written when GeneralizedLinearRegression was the example.
     """
-    import mlflow_sparkonnx
-
-    root = tmp_path_factory.mktemp("models")
     example = adult_train.drop(columns=["income"]).head(300)
-    paths = {}
-    for name, model, input_example in [
-        ("lr", lr_pipeline, example),
-        ("rf", rf_pipeline, example),
-        ("gbt", gbt_regressor_pipeline, spark.createDataFrame(example)),
-        ("text", text_pipeline, text_frame[["text"]]),
-        ("mismatch", mismatch_fitted_pipeline, example),
-        ("sql", sql_pipeline, example.head(100)),
-    ]:
-        paths[name] = str(root / name)
-        context = deliberately_wrong_converter() if name == "mismatch" else nullcontext()
-        with context:
-            mlflow_sparkonnx.save_model(model, paths[name], input_example=input_example)
-    paths["glr"] = paths["mismatch"]  # alias until every test says "mismatch"
-    return paths
+    return _SavedModels(
+        tmp_path_factory.mktemp("models"),
+        {
+            "lr": (lr_pipeline, example),
+            "rf": (rf_pipeline, example),
+            "gbt": (gbt_regressor_pipeline, spark.createDataFrame(example)),
+            "text": (text_pipeline, text_frame[["text"]]),
+            "mismatch": (mismatch_fitted_pipeline, example),
+            "sql": (sql_pipeline, example.head(100)),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
