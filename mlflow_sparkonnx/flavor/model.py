@@ -41,6 +41,7 @@ from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract, OnnxStatus
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor.mlflow_compat import log_with_flavor, logged_model_location, model_name
 from mlflow_sparkonnx.flavor.report import REPORT_DIR, write_report
+from mlflow_sparkonnx.flavor.search_tags import tag_logged_model
 from mlflow_sparkonnx.sparkml.native_model import (
     NATIVE_MODEL_FILE,
     load_native_pipeline,
@@ -332,7 +333,9 @@ def log_model(
 ) -> Any:
     """Log a Spark ML model as a sparkonnx model in the active run; returns a ``ModelInfo``.
 
-    Takes every ``save_model`` argument; ``registered_model_name`` also registers a version.
+    Takes every ``save_model`` argument; ``registered_model_name`` also registers a version. The
+    run, the logged model and the version are tagged with the ONNX verdict (``sparkonnx.onnx_status``,
+    ``sparkonnx.default_runtime``, ``sparkonnx.parity_summary``), so they can be searched by it.
     ``name`` (MLflow 3) and ``artifact_path`` (its MLflow 2 spelling) are the same thing. On MLflow 2,
     which has no logged models, ``params`` and ``tags`` are recorded on the run.
     """
@@ -350,6 +353,7 @@ def log_model(
         await_registration_for=await_registration_for,
         **save_kwargs,
     )
+    tag_logged_model(info, ModelContract.from_flavor(info.flavors[FLAVOR_NAME]), registered_model_name)
     _log_report_to_run(info, name)
     return info
 

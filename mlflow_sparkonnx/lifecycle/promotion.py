@@ -25,6 +25,7 @@ from mlflow_sparkonnx.exceptions import (
     RuntimeUnavailableError,
     SparkOnnxError,
 )
+from mlflow_sparkonnx.flavor.search_tags import TAG_PARITY_SUMMARY, one_line
 
 _logger = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ def promote(
     available) and compares them with the save-time tolerance. ``require_runtime="onnx"`` refuses
     a version without a verified graph; ``"spark"`` refuses when Spark cannot run here. With
     ``copy_to``, the version is copied into that registered model and the alias is set there.
-    On success the version is tagged ``sparkonnx.runtime``, ``sparkonnx.parity`` and
-    ``sparkonnx.validated_at``; on refusal :class:`PromotionRefusedError` is raised and no alias moves.
+    On success the version is tagged ``sparkonnx.runtime``, ``sparkonnx.parity`` (the figures, JSON),
+    ``sparkonnx.parity_summary`` (one line) and ``sparkonnx.validated_at``; on refusal
+    :class:`PromotionRefusedError` is raised and no alias moves.
     """
     from mlflow.tracking import MlflowClient
 
@@ -100,6 +102,8 @@ def promote(
         TAG_RUNTIME: runtime,
         TAG_PARITY: _tag_json(figures),
         TAG_VALIDATED_AT: validated_at,
+        # The structured figures above; this one reads at a glance in the UI's tag list.
+        TAG_PARITY_SUMMARY: one_line(f"{figures.get('summary')} [{figures.get('checked')}], {validated_at}"),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)

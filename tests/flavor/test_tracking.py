@@ -51,3 +51,49 @@ def test_log_model_through_the_mlflow_alias(tracking_uri, mismatch_pipeline, adu
         assert "no verified ONNX graph" in str(exc)
     else:
         raise AssertionError("load_onnx_model must refuse a model without a verified graph")
+
+
+def test_the_onnx_verdict_is_searchable_on_runs_versions_and_logged_models(
+    tracking_uri, lr_pipeline, mismatch_pipeline, adult_train
+):
+    """log_model tags the run, the registered version and (MLflow 3) the logged model with the verdict."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_sparkonnx.flavor.mlflow_compat import HAS_LOGGED_MODELS
+
+    example = adult_train.drop(columns=["income"]).head(100)
+    logged = {}
+    for status, pipeline in (("verified", lr_pipeline), ("mismatch", mismatch_pipeline)):
+        with mlflow.start_run() as run:
+            info = mlflow_sparkonnx.log_model(
+                pipeline, name="model", input_example=example, registered_model_name=f"search-{status}"
+            )
+        logged[status] = (run.info.run_id, info)
+    verified_run, verified_info = logged["verified"]
+    mismatch_run, mismatch_info = logged["mismatch"]
+
+    found = mlflow.search_runs(
+        filter_string="tags.`sparkonnx.onnx_status` = 'verified'", search_all_experiments=True
+    )
+    assert verified_run in set(found["run_id"]) and mismatch_run not in set(found["run_id"])
+    run_tags = MlflowClient().get_run(mismatch_run).data.tags
+    assert run_tags["sparkonnx.onnx_status"] == "mismatch"
+    assert run_tags["sparkonnx.default_runtime"] == "spark"
+    assert (
+        run_tags["sparkonnx.parity_summary"].startswith("mismatch: ")
+        and "\n" not in run_tags["sparkonnx.parity_summary"]
+    )
+
+    versions = MlflowClient().search_model_versions("tags.`sparkonnx.onnx_status` = 'verified'")
+    names = {v.name for v in versions}
+    assert "search-verified" in names and "search-mismatch" not in names
+    version = MlflowClient().get_model_version("search-verified", "1")
+    assert version.tags["sparkonnx.default_runtime"] == "onnx"
+    assert version.tags["sparkonnx.parity_summary"] == "verified: all outputs agree with Spark on 100 rows"
+
+    if HAS_LOGGED_MODELS:
+        models = mlflow.search_logged_models(
+            filter_string="tags.`sparkonnx.onnx_status` = 'verified'", output_format="list"
+        )
+        ids = {m.model_id for m in models}
+        assert verified_info.model_id in ids and mismatch_info.model_id not in ids
