@@ -149,7 +149,10 @@ def analyse(
         absent = [name for name in required if name not in by_name]
         if absent:
             raise InvalidInputError(f"input_example lacks the column(s) {absent} that the pipeline reads.")
-        inputs = [by_name[name] for name in required]
+        # In the example's order, not the stages': the signature (and so spark_udf's positional
+        # arguments) follows the caller's data.
+        needed = set(required)
+        inputs = [c for c in example_columns if c.name in needed]
     coerced = coerce_inputs(frame, inputs)
     closed = closed_categories(kept, inputs)
     ranges = numeric_guards(kept, inputs)

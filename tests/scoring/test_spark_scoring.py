@@ -12,10 +12,10 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from mlmodel import flavor_block
 
 from mlflow_sparkonnx.exceptions import InvalidInputError, RuntimeUnavailableError
 from mlflow_sparkonnx.scoring.spark_scoring import transform
-from tests.mlmodel import flavor_block
 
 ROWS = 2000  # the shipped sample's size, so a clone without ../shared runs the same
 OUTPUTS = ["prediction", "probability"]
@@ -259,3 +259,29 @@ def test_onnx_transform_refuses_a_fraction_in_an_integral_column_like_the_native
     )
     with pytest.raises(Exception, match=r"Column 'age' \(bigint\) row \d+ holds 30.5, which is not a whole"):
         transform(doubles, saved_models["lr"], runtime="onnx").select("prediction").collect()
+
+
+@pytest.mark.parametrize("call", ["positional", "struct", "no arguments"])
+def test_spark_udf_takes_columns_in_the_datas_order_as_a_struct_or_by_name(
+    spark, adult_frame, saved_models, lr_pipeline, call
+):
+    """The signature keeps the input example's column order, which MLflow maps positional arguments
+    to: the data's own order (numbers and strings interleaved, as in the Adult file), a struct of
+    the columns and a call without arguments all score as the pipeline does."""
+    import mlflow.pyfunc
+    from mlflow.models import Model
+    from pyspark.sql import functions as F
+
+    path = saved_models["lr"]
+    names = Model.load(path).get_input_schema().input_names()
+    in_frame_order = [c for c in adult_frame.columns if c in set(names)]
+    assert names == in_frame_order  # the example's order, not the stages' (strings first)
+    udf = mlflow.pyfunc.spark_udf(spark, path)
+    columns = [F.col(c) for c in in_frame_order]
+    scores = {
+        "positional": lambda: udf(*columns),
+        "struct": lambda: udf(F.struct(*columns)),
+        "no arguments": udf,
+    }
+    ours = collected(adult_frame.withColumn("scores", scores[call]()).select("row_id", "scores.*"), OUTPUTS)
+    assert_same_outputs(ours, collected(lr_pipeline.transform(adult_frame), OUTPUTS), 1e-4)
