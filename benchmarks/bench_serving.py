@@ -45,6 +45,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "adult.csv"
@@ -358,6 +359,26 @@ packages = ("mlflow", "mlflow-skinny", "mlflow-sparkonnx", "onnxruntime", "panda
 print(json.dumps({"python": sys.executable, "version": sys.version.split()[0],
                   "pyspark_installed": find_spec("pyspark") is not None, **{p: v(p) for p in packages}}))
 """
+
+
+def shown_path(path: str) -> str:
+    """An interpreter's path as the results record it: relative to the repository, else its last parts
+    (a result file holds no path of the machine that made it)."""
+    resolved = Path(path).absolute()
+    if resolved.is_relative_to(ROOT):
+        return str(resolved.relative_to(ROOT))
+    return str(Path("...", *resolved.parts[-3:]))
+
+
+def without_machine_paths(value: Any) -> Any:
+    """``value`` with every absolute path shown as :func:`shown_path` does (results are committed)."""
+    if isinstance(value, dict):
+        return {k: without_machine_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_machine_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return shown_path(value)
+    return value
 
 
 def describe_interpreter(python: str) -> dict:
@@ -723,7 +744,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out.write_text(json.dumps(without_machine_paths(results), indent=2))
     print()
     print(markdown(results))
     print()
