@@ -70,8 +70,7 @@ class NodeMaker:
     """Adds nodes to one converter's graph: ``op = NodeMaker(scope, container)``, then
     ``op("Add", a, b)`` returns the output's name.
 
-    The op version is ``version=`` if given, else ``versions[op_type]``, else ``default``; ``cap``
-    (a target opset) bounds it, as onnxmltools records the versions the graph may use.
+    The op version is ``version=`` if given, else ``versions[op_type]``, else ``default``.
     """
 
     def __init__(
@@ -81,17 +80,14 @@ class NodeMaker:
         *,
         default: int = 13,
         versions: dict[str, int] | None = None,
-        cap: int | None = None,
     ) -> None:
         self.scope, self.container = scope, container
-        self.default, self.versions, self.cap = default, versions or {}, cap
+        self.default, self.versions = default, versions or {}
 
     def __call__(
         self, op_type: str, *inputs: str, version: int | None = None, output: str | None = None, **attrs: Any
     ) -> str:
         chosen = version if version is not None else self.versions.get(op_type, self.default)
-        if self.cap is not None:
-            chosen = min(chosen, self.cap)
         return node(self.scope, self.container, op_type, inputs, op_version=chosen, output=output, **attrs)
 
 

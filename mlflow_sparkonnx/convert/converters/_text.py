@@ -17,7 +17,7 @@ from typing import Any
 
 from onnx import TensorProto
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, NodeMaker, constant, node
+from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, constant, node
 
 TEXT_OPSET = 20
 STRING = TensorProto.STRING
@@ -36,7 +36,7 @@ def op(
     scope: Any, container: Any, op_type: str, inputs: Sequence[str], needed: int = 13, **attrs: Any
 ) -> str:
     """One node whose semantics are those of default-domain opset :data:`TEXT_OPSET`."""
-    return NodeMaker(scope, container, cap=container.target_opset)(op_type, *inputs, version=needed, **attrs)
+    return node(scope, container, op_type, inputs, op_version=version(container, needed), **attrs)
 
 
 def ints(scope: Any, container: Any, hint: str, values: Sequence[int]) -> str:

@@ -31,7 +31,7 @@ from pyspark.ml.regression import (
 )
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import NodeMaker, constant
+from mlflow_sparkonnx.convert.converters._graph import constant, node
 
 _logger = logging.getLogger(__name__)
 
@@ -317,7 +317,7 @@ _OP_VERSIONS = {
 def _node(
     scope: Any, container: Any, op: str, inputs: list[str], output: str | None = None, **attrs: Any
 ) -> str:
-    return NodeMaker(scope, container, versions=_OP_VERSIONS)(op, *inputs, output=output, **attrs)
+    return node(scope, container, op, inputs, op_version=_OP_VERSIONS[op], output=output, **attrs)
 
 
 def convert_tree_regressor(scope: Any, operator: Any, container: Any) -> None:
