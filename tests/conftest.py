@@ -21,6 +21,9 @@ os.environ["MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK"] = "true"
 os.environ.pop("MLFLOW_SPARKONNX_RUNTIME", None)
 
 
+_LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+
+
 @pytest.fixture(autouse=True)
 def _release_memory_between_tests():
     """Collect reference cycles and hand freed memory back to the OS after each test.
@@ -31,8 +34,8 @@ def _release_memory_between_tests():
     """
     yield
     gc.collect()
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 @pytest.fixture(scope="session")
