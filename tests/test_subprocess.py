@@ -82,3 +82,20 @@ except Exception as exc:
 """
     out = run_python(code)
     assert "RuntimeUnavailableError" in out and "pyspark" in out
+
+
+def test_spark_runtime_leaves_no_unzipped_model_behind(saved_models, tmp_path):
+    """The native model is unzipped into a temporary folder that is removed when the process exits."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = f"""
+import os, sys, tempfile
+tempfile.tempdir = {str(scratch)!r}
+os.environ["PYSPARK_PYTHON"] = sys.executable
+import mlflow.pyfunc
+model = mlflow.pyfunc.load_model({saved_models["lr"]!r}, model_config={{"runtime": "spark"}})
+print(sorted(n for n in os.listdir({str(scratch)!r}) if n.startswith("sparkonnx-native-")))
+"""
+    during = run_python(code).strip().splitlines()[-1]
+    assert during.startswith("['sparkonnx-native-")  # the folder Spark loaded from existed...
+    assert not [p for p in scratch.iterdir() if p.name.startswith("sparkonnx-native-")]  # ...and is gone

@@ -13,6 +13,7 @@ metadata present, and Spark loads what was written.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -173,10 +174,15 @@ def load_native_pipeline(
 
 
 def extract_native_model(local_path: str, contract: ModelContract) -> str:
-    """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory."""
+    """Check and unzip ``sparkml.zip`` into a fresh temporary directory; return that directory.
+
+    The directory is removed when the process exits, not before: some loaded stages keep reading
+    their files (ALSModel's factors, DistributedLDAModel's graph are lazy DataFrames and RDDs).
+    """
     archive = os.path.join(local_path, contract.native_model)
     verify_checksum(archive, contract.native_model_sha256)
     target = tempfile.mkdtemp(prefix="sparkonnx-native-")
+    atexit.register(shutil.rmtree, target, True)
     extract_zip(archive, target)
     return target
 
