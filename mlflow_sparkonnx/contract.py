@@ -125,6 +125,28 @@ class NumericRule:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """A graph output flagging rows a stage refuses in Spark (MLmodel ``row_checks``).
+
+    Spark raises on them mid-job (a KMeans on a NaN, a OneHotEncoder on an index it never saw);
+    a graph cannot, so it computes a boolean per row in ``output`` and the ONNX runtime raises
+    ``InvalidInputError`` naming ``column`` (the stage's input, raw or computed) and the row.
+    """
+
+    output: str
+    stage: str  # "KMeansModel (uid KMeans_1a2b)"
+    column: str
+    why: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RowCheck:
+        return cls(output=data["output"], stage=data["stage"], column=data["column"], why=data["why"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class ModelContract:
     """Everything a saved model records about itself, typed (see ``MLmodel.example``)."""
 
@@ -148,6 +170,8 @@ class ModelContract:
     null_sensitive_inputs: dict[str, str] | None = None
     #: Output columns a SQLTransformer produces; None: not recorded (or a statement not parsed).
     sql_outputs: tuple[str, ...] | None = None
+    #: Graph outputs flagging rows a stage refuses, checked after every ONNX run.
+    row_checks: tuple[RowCheck, ...] = ()
     #: ONNX vs Spark on the parity rows, as recorded (per output: max diffs, mismatched rows).
     parity: dict[str, Any] | None = None
     default_runtime: str = "spark"
@@ -207,6 +231,7 @@ class ModelContract:
         guards = take("numeric_guards", None) or {}
         null_sensitive = take("null_sensitive_inputs", None)
         sql_outputs = take("sql_outputs", None)
+        row_checks = take("row_checks", None) or ()
         fields = {
             "inputs": tuple(Column.from_dict(c) for c in take("inputs")),
             "outputs": tuple(Column.from_dict(c) for c in take("outputs")),
@@ -225,6 +250,7 @@ class ModelContract:
             "numeric_guards": {k: NumericRule.from_dict(v) for k, v in guards.items()},
             "null_sensitive_inputs": None if null_sensitive is None else dict(null_sensitive),
             "sql_outputs": None if sql_outputs is None else tuple(sql_outputs),
+            "row_checks": tuple(RowCheck.from_dict(c) for c in row_checks),
             "parity": take("parity", None),
             "default_runtime": take("default_runtime", "spark"),
             "sparkonnx_version": take("sparkonnx_version", None),
@@ -251,6 +277,7 @@ class ModelContract:
             "outputs": [c.to_dict() for c in self.outputs],
             "onnx_outputs": dict(self.onnx_outputs) if self.onnx_outputs else None,
             "onnx_batch_rows": self.onnx_batch_rows,
+            "row_checks": [c.to_dict() for c in self.row_checks],
             "onnx_status": self.onnx_status.value,
             "onnx_reason": self.onnx_reason,
             "parity": self.parity,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from mlflow.exceptions import MlflowException
 
-from mlflow_sparkonnx.contract import CategoryRule, ModelContract, NumericRule, OnnxStatus
+from mlflow_sparkonnx.contract import CategoryRule, ModelContract, NumericRule, OnnxStatus, RowCheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,16 +36,36 @@ def test_typed_rules_read_what_older_and_newer_models_record():
     age = {"low": 17.0, "high": math.inf, "nan": "skip", "naive_bayes": "bernoulli"}
     block["numeric_guards"] = {"age": age}
     del block["null_sensitive_inputs"], block["sql_outputs"]  # a model saved before they were recorded
+    del block["row_checks"]
     block["some_future_key"] = {"kept": True}
     contract = ModelContract.from_flavor(block)
     assert contract.closed_categories["sex"] == CategoryRule(("Female", "Male"), "skip")
     rule = contract.numeric_guards["age"]
     assert rule.bounded and rule.naive_bayes == "bernoulli" and rule.nan == "skip"
     assert contract.null_sensitive_inputs is None and contract.sql_outputs is None  # unknown, not empty
+    assert contract.row_checks == () and written_checks(contract) == []
     written = contract.to_flavor()
     assert written["some_future_key"] == {"kept": True}
     assert written["closed_categories"] == block["closed_categories"]
     assert written["numeric_guards"] == block["numeric_guards"]
+
+
+def written_checks(contract: ModelContract) -> list:
+    return contract.to_flavor()["row_checks"]
+
+
+def test_row_checks_round_trip_typed():
+    check = {
+        "output": "sparkonnx_row_check",
+        "stage": "KMeansModel (uid KMeans_1)",
+        "column": "f",
+        "why": "a NaN",
+    }
+    contract = ModelContract.from_flavor(example_block() | {"row_checks": [check]})
+    assert contract.row_checks == (
+        RowCheck("sparkonnx_row_check", "KMeansModel (uid KMeans_1)", "f", "a NaN"),
+    )
+    assert written_checks(contract) == [check]
 
 
 def test_an_unverified_status_is_not_verified_and_an_unknown_one_is_refused():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.contract import Column, RowCheck
 from mlflow_sparkonnx.convert.converters._graph import spark_input_types
+from mlflow_sparkonnx.convert.converters._row_checks import collecting_row_checks
 from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registration import converter_provider, required_opset
@@ -21,10 +22,11 @@ _logger = logging.getLogger(__name__)
 
 @dataclass
 class ConvertedGraph:
-    """The ONNX model and, per pyfunc output column, the graph output that holds it."""
+    """The ONNX model, per pyfunc output column the graph output that holds it, and its row checks."""
 
     model: Any
     output_names: dict[str, str]
+    row_checks: list[RowCheck] = field(default_factory=list)
 
 
 def check_supported(stages: list[Any]) -> None:
@@ -56,7 +58,11 @@ def convert_pipeline(
     onnxmltools_logger.setLevel(max(previous_level, logging.WARNING))  # per-tree INFO chatter
     try:
         input_types = {c.name: c.spark_type for c in inputs}  # converters that must tell int from double
-        with contextlib.redirect_stdout(captured), spark_input_types(input_types):
+        with (
+            contextlib.redirect_stdout(captured),
+            spark_input_types(input_types),
+            collecting_row_checks() as row_checks,
+        ):
             model = convert_sparkml(
                 pipeline,
                 "sparkonnx_pipeline",
@@ -73,13 +79,14 @@ def convert_pipeline(
         if captured.getvalue():
             _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
     align_opset(model, required_opset(pipeline.stages))
-    output_names = _select_outputs(model, output_cols)
+    output_names = _select_outputs(model, output_cols, row_checks)
     sparsify_linear_heads(model)  # no dense [N, numFeatures] vector before a linear head
-    return ConvertedGraph(model=model, output_names=output_names)
+    return ConvertedGraph(model=model, output_names=output_names, row_checks=row_checks)
 
 
-def _select_outputs(model: Any, output_cols: list[str]) -> dict[str, str]:
-    """Make the graph's outputs exactly ``output_cols`` (exposing intermediates if needed)."""
+def _select_outputs(model: Any, output_cols: list[str], row_checks: list[RowCheck]) -> dict[str, str]:
+    """Make the graph's outputs exactly ``output_cols`` (exposing intermediates if needed), then
+    one boolean ``[N]`` output per row check."""
     import onnx
 
     graph = model.graph
@@ -94,4 +101,6 @@ def _select_outputs(model: Any, output_cols: list[str]) -> dict[str, str]:
             by_name[name] = known[name]
     del graph.output[:]
     graph.output.extend(by_name[c] for c in output_cols)
+    flag = onnx.TensorProto.BOOL
+    graph.output.extend(onnx.helper.make_tensor_value_info(c.output, flag, [None]) for c in row_checks)
     return {c: c for c in output_cols}

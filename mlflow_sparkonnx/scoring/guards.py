@@ -19,6 +19,9 @@ and as Spark expressions (``transform(runtime="spark")``, see :func:`spark_refus
 - for the ONNX runtime only: a null (NaN) in an integral or boolean column that a stage reads
   differently from NaN (``null_sensitive_inputs``: a Bucketizer with ``keep``, FeatureHasher, ...),
   which the graph would score as NaN; the Spark runtime scores it as Spark does.
+Rows a stage refuses mid-job on a computed column (a KMeans on a NaN) are flagged inside the ONNX
+graph instead (``convert.converters._row_checks``, checked by the ONNX runtime);
+:func:`spark_refusal_error` turns Spark's own error for them into the same ``InvalidInputError``.
 ``error`` (and out-of-range values): the call fails with ``InvalidInputError`` naming the column,
 the row and the value. ``skip``: Spark would drop the row; here its outputs are null (the row is
 kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
@@ -26,7 +29,8 @@ kept, never lost). ``keep`` needs nothing: the graph does what Spark does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,6 +81,70 @@ def unseen_category_error(frame: Columns, columns: list[Column], value: str) -> 
             if len(hits):
                 return refusal(col.name, int(hits[0]), value, UNSEEN_CATEGORY)
     return InvalidInputError(f"A StringIndexer met {value!r}, {UNSEEN_CATEGORY}.")
+
+
+#: Spark's own messages for rows a stage refuses mid-job (the ONNX runtime's row checks raise on
+#: the same rows): (pattern, the refused value's group or 0).
+_SPARK_REFUSALS = (
+    (re.compile(r"Unseen label: (.*?)\. To handle unseen labels"), 1),  # StringIndexer
+    (re.compile(r"(Negative value|Unseen value): (\S+?)\.? (Input can't|To handle)"), 2),  # OneHotEncoder
+    (re.compile(r"Both norms should be greater or equal to 0\.0, found norm1=[^,]+, norm2=[\w.+-]*\w"), 0),
+    (re.compile(r"Cosine distance is not defined for zero-length vectors"), 0),  # k-means, cosine
+)  # the k-means ones: a NaN element; a zero vector under distanceMeasure="cosine"
+
+
+def spark_refusal_error(
+    exc: BaseException,
+    frame: Columns,
+    columns: list[Column],
+    find_row: Callable[[], int | None] | None = None,
+) -> InvalidInputError | None:
+    """``exc`` as an ``InvalidInputError`` when it is Spark refusing a row (else None).
+
+    Names the raw column and row holding the refused value when one does (a StringIndexer's
+    unseen category, a OneHotEncoder's index); otherwise quotes Spark's reason and names the row
+    ``find_row()`` finds (it re-scores parts of the batch).
+    """
+    text = str(exc)
+    for pattern, value_group in _SPARK_REFUSALS:
+        match = pattern.search(text)
+        if match is None:
+            continue
+        if value_group == 1:
+            return unseen_category_error(frame, columns, match.group(1))
+        reason = f"Spark refused it: '{match.group(0).strip()}'"
+        if value_group:
+            located = _locate_number(frame, columns, match.group(value_group))
+            if located is not None:
+                column, row = located
+                return InvalidInputError(
+                    f"Column '{column}' row {row} holds {match.group(value_group)}; {reason}."
+                )
+        row = find_row() if find_row is not None else None
+        where = f"Row {row}" if row is not None else "A row"
+        return InvalidInputError(f"{where} holds a value that a stage refuses; {reason}.")
+    return None
+
+
+def is_spark_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is Spark refusing a row (one of the messages above)."""
+    return any(pattern.search(str(exc)) for pattern, _ in _SPARK_REFUSALS)
+
+
+def _locate_number(frame: Columns, columns: list[Column], shown: str) -> tuple[str, int] | None:
+    """The first numeric input column and row holding the number Spark printed as ``shown``."""
+    try:
+        target = float(shown)
+    except ValueError:
+        return None
+    for col in columns:
+        if not col.is_numeric:
+            continue
+        values = np.asarray(frame[col.name], dtype="float64")
+        hits = np.flatnonzero(np.isnan(values) if np.isnan(target) else values == target)
+        if len(hits):
+            return col.name, int(hits[0])
+    return None
 
 
 def nulls_refused_by_onnx(

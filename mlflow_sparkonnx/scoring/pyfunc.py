@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Any
 
 import pandas as pd
 
 from mlflow_sparkonnx.contract import Column, ModelContract
-from mlflow_sparkonnx.scoring.guards import InputGuards, nulls_refused_by_onnx, unseen_category_error
+from mlflow_sparkonnx.scoring.guards import InputGuards, nulls_refused_by_onnx, spark_refusal_error
 from mlflow_sparkonnx.scoring.runtime_choice import choose_runtime
 from mlflow_sparkonnx.scoring.runtimes.base import null_rows_where
 from mlflow_sparkonnx.scoring.schema import coerce_columns
 
 _logger = logging.getLogger(__name__)
-
-# Spark's StringIndexerModel with handleInvalid="error" fails a job with this message.
-_SPARK_UNSEEN_LABEL = re.compile(r"Unseen label: (.*?)\. To handle unseen labels")
 
 
 class SparkOnnxModel:
@@ -58,10 +54,14 @@ class SparkOnnxModel:
             scored = self._runtime.predict_columns(kept, int((~skip).sum()))
             return null_rows_where(scored, skip, self.outputs)
         except Exception as exc:
-            match = _SPARK_UNSEEN_LABEL.search(str(exc)) if self.runtime == "spark" else None
-            if match is None:
+            if self.runtime != "spark":
                 raise
-            raise unseen_category_error(columns, self.inputs, match.group(1)) from None
+            error = spark_refusal_error(
+                exc, columns, self.inputs, lambda: self._runtime.first_refused_row(columns, n_rows, skip)
+            )
+            if error is None:
+                raise
+            raise error from None
 
     def get_raw_model(self) -> SparkOnnxModel:
         """This object, so ``pyfunc_model.get_raw_model().runtime`` tells the runtime."""

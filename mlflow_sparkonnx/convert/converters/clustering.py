@@ -1,5 +1,11 @@
-"""BisectingKMeansModel and GaussianMixtureModel (no onnxmltools converter), computed in double.
+"""KMeansModel, BisectingKMeansModel and GaussianMixtureModel, computed in double.
 
+- KMeansModel: the index of the nearest center (squared Euclidean or cosine distance), the first
+  on a tie. onnxmltools' converter computes in float32; this one replaces it.
+- Both k-means models refuse rows as Spark does: a NaN element (Spark: "Both norms should be
+  greater or equal to 0.0"), and, for ``distanceMeasure="cosine"``, a zero-length vector
+  (Spark: "Cosine distance is not defined for zero-length vectors"; the norm is taken in double,
+  so an element too small to square counts as zero there too). See ``_row_checks``.
 - BisectingKMeansModel: Spark does **not** pick the nearest leaf center. It descends the
   cluster tree from the root, at each node moving to the child with the smaller cost
   (squared Euclidean distance, or cosine distance ``1 - x·c / (|x| |c|)``), the first child
@@ -25,10 +31,11 @@ from typing import Any
 
 import numpy as np
 from onnx import TensorProto, helper
-from pyspark.ml.clustering import BisectingKMeansModel, GaussianMixtureModel
+from pyspark.ml.clustering import BisectingKMeansModel, GaussianMixtureModel, KMeansModel
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import INT64, as_double_matrix, constant, node
+from mlflow_sparkonnx.convert.converters._graph import INT64, as_double_matrix, constant, node, row_sum
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.exceptions import ConversionError
 from mlflow_sparkonnx.sparkml.jvm import java_object
 
@@ -82,6 +89,51 @@ def _costs(scope: Any, container: Any, x: str, centers: np.ndarray, measure: str
     raise ConversionError(f"distanceMeasure '{measure}' is not supported")
 
 
+def _refuse_invalid_points(scope: Any, container: Any, x: str, stage: Any) -> None:
+    """Flag the rows Spark's k-means models raise on: a NaN element; a zero vector under cosine."""
+    column = stage.getFeaturesCol()
+    nan = node(scope, container, "IsNaN", [x], op_version=13)
+    refuse_rows(
+        scope,
+        container,
+        nan,
+        stage,
+        column,
+        "a NaN element (Spark: 'Both norms should be greater or equal to 0.0')",
+    )
+    if stage.getDistanceMeasure() == "cosine":
+        squared = row_sum(scope, container, node(scope, container, "Mul", [x, x], op_version=14))
+        zero = constant(scope, container, "cluster_zero", DOUBLE, [1], [0.0])
+        refuse_rows(
+            scope,
+            container,
+            node(scope, container, "Equal", [squared, zero], op_version=13),
+            stage,
+            column,
+            "a zero-length vector, for which cosine distance is undefined (Spark: 'Cosine distance is not "
+            "defined for zero-length vectors')",
+        )
+
+
+def convert_kmeans(scope: Any, operator: Any, container: Any) -> None:
+    """The first nearest center's index (int64 ``[N, 1]``)."""
+    stage = operator.raw_operator
+    x = as_double_matrix(scope, container, operator.inputs[0])
+    _refuse_invalid_points(scope, container, x, stage)
+    centers = np.array([c for c in stage.clusterCenters()], dtype=np.float64)
+    costs = _costs(scope, container, x, centers, stage.getDistanceMeasure())
+    node(
+        scope,
+        container,
+        "ArgMin",
+        [costs],
+        op_version=13,
+        axis=1,
+        keepdims=1,
+        output=operator.outputs[0].full_name,
+    )
+
+
 @dataclass
 class _Tree:
     """The cluster tree flattened: node centers, children (a leaf is its own child) and leaf indices."""
@@ -130,6 +182,7 @@ def convert_bisecting_kmeans(scope: Any, operator: Any, container: Any) -> None:
     stage = operator.raw_operator
     tree = _read_tree(stage)
     x = as_double_matrix(scope, container, operator.inputs[0])
+    _refuse_invalid_points(scope, container, x, stage)
     costs = _costs(scope, container, x, np.array(tree.centers, dtype=np.float64), stage.getDistanceMeasure())
     n = len(tree.centers)
     left = constant(scope, container, "bkm_left", INT64, [n], tree.left)
@@ -282,7 +335,8 @@ def convert_gaussian_mixture(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
-def calculate_bisecting_kmeans_shape(operator: Any) -> None:
+def calculate_cluster_index_shape(operator: Any) -> None:
+    """int64 ``[N, 1]``: the cluster index."""
     from onnxmltools.convert.common.data_types import Int64TensorType
 
     operator.outputs[0].type = Int64TensorType([operator.inputs[0].type.shape[0], 1])
@@ -310,9 +364,17 @@ def _prediction_and_probability(stage: Any) -> list[str]:
 
 SPECS = [
     ConverterSpec(
+        KMeansModel,
+        convert_kmeans,
+        calculate_cluster_index_shape,
+        input_columns=_features,
+        output_columns=_prediction,
+        replaces_onnxmltools=True,
+    ),
+    ConverterSpec(
         BisectingKMeansModel,
         convert_bisecting_kmeans,
-        calculate_bisecting_kmeans_shape,
+        calculate_cluster_index_shape,
         input_columns=_features,
         output_columns=_prediction,
     ),

@@ -1,9 +1,10 @@
 """OneHotEncoderModel for every ``handleInvalid`` × ``dropLast`` combination (onnxmltools accepts two).
 
 Spark maps an index ``x`` of a column with ``n`` categories to ``x`` when ``0 <= x < n`` and
-to the extra category ``n`` otherwise (``keep``; ``error`` raises, which a graph cannot), then
-sets bit ``x`` of a vector of ``n + (keep) - (dropLast)`` bits: an index past the end (the
-dropped last category) gives all zeros. The graph does exactly that with ``Equal`` against
+to the extra category ``n`` otherwise (``keep``; under ``error`` Spark raises "Negative value" or
+"Unseen value", which the graph flags as a row check, see ``_row_checks``), then sets bit ``x``
+of a vector of ``n + (keep) - (dropLast)`` bits: an index past the end (the dropped last
+category) gives all zeros. The graph does exactly that with ``Equal`` against
 ``0..size-1``, so it accepts float or int64 indices.
 """
 
@@ -24,6 +25,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     node,
     output_columns,
 )
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ def _sizes(stage: Any) -> list[tuple[int, int]]:
 
 def convert_one_hot_encoder(scope: Any, operator: Any, container: Any) -> None:
     """One Where/Equal/Cast chain per input column."""
-    for variable, output, (n, size) in zip(
-        operator.inputs, operator.outputs, _sizes(operator.raw_operator), strict=True
+    stage = operator.raw_operator
+    refuse = stage.getHandleInvalid() == "error"
+    for column, variable, output, (n, size) in zip(
+        input_columns(stage), operator.inputs, operator.outputs, _sizes(stage), strict=True
     ):
         x = as_double_matrix(scope, container, variable)  # Spark reads the index as a double
         zero = constant(scope, container, "ohe_zero", DOUBLE, [1], [0.0])
@@ -53,6 +57,16 @@ def convert_one_hot_encoder(scope: Any, operator: Any, container: Any) -> None:
             ],
             op_version=7,
         )
+        if refuse:  # NaN fails both comparisons, as in Spark ("Unseen value: NaN")
+            refuse_rows(
+                scope,
+                container,
+                node(scope, container, "Not", [valid], op_version=1),
+                stage,
+                column,
+                f"not one of the {n} category indices 0..{n - 1} it was fitted on (handleInvalid='error'; "
+                "Spark: 'Negative value' or 'Unseen value')",
+            )
         index = node(
             scope,
             container,

@@ -1,11 +1,13 @@
 """OneVsRestModel over any binary classifier that has a converter with a rawPrediction output.
 
-Spark (``OneVsRestModel._transform``) runs every sub-model, takes ``rawPrediction[1]`` of each
-as that class's confidence, returns those as rawPrediction and their argmax (first on ties) as
-prediction. Each sub-model is converted here by the converter registered for its class (ours,
-a user's, or onnxmltools'), as onnxmltools' own OneVsRest converter composes sub-converters; its
-``rawPrediction[1]`` is picked out, widened to double and concatenated. onnxmltools' version
-runs only the linear classifier and argmaxes probabilities.
+Spark (``OneVsRestModel._transform``) runs every sub-model, takes ``rawPrediction[1]`` of each as
+that class's confidence, returns those as rawPrediction and their argmax (first on ties) as
+prediction; a NaN confidence never wins, and a row where none wins (all NaN, as a NaN feature
+makes every linear sub-model's) gets prediction ``-1.0``. Each sub-model is converted here by the
+converter registered for its class (ours, a user's, or onnxmltools'), as onnxmltools' own
+OneVsRest converter composes sub-converters; its ``rawPrediction[1]`` is picked out, widened to
+double and concatenated. onnxmltools' version runs only the linear classifier and argmaxes
+probabilities.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from pyspark.ml.classification import OneVsRestModel
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import INT64, constant, node
+from mlflow_sparkonnx.convert.converters._graph import INT64, constant, node, row_max
 from mlflow_sparkonnx.convert.converters._probabilistic import DOUBLE, flatten, identity
 from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
@@ -66,11 +68,28 @@ def convert_one_vs_rest(scope: Any, operator: Any, container: Any) -> None:
         _sub_model_confidence(scope, operator, container, i, m) for i, m in enumerate(stage.models)
     ]
     raw = node(scope, container, "Concat", confidences, op_version=13, axis=1)
-    label = node(scope, container, "ArgMax", [raw], op_version=13, axis=1, keepdims=1)
+    lowest = constant(scope, container, "ovr_minus_inf", DOUBLE, [1], [float("-inf")])
+    ranked = node(
+        scope,
+        container,
+        "Where",
+        [node(scope, container, "IsNaN", [raw], op_version=13), lowest, raw],
+        op_version=9,
+    )
+    label = node(
+        scope,
+        container,
+        "Cast",
+        [node(scope, container, "ArgMax", [ranked], op_version=13, axis=1, keepdims=1)],
+        op_version=13,
+        to=DOUBLE,
+    )
+    some_wins = node(scope, container, "Greater", [row_max(scope, container, ranked), lowest], op_version=13)
+    none = constant(scope, container, "ovr_no_winner", DOUBLE, [1], [-1.0])
     flatten(
         scope,
         container,
-        node(scope, container, "Cast", [label], op_version=13, to=DOUBLE),
+        node(scope, container, "Where", [some_wins, label, none], op_version=9),
         out.get("predictionCol"),
     )
     identity(scope, container, raw, out.get("rawPredictionCol"))

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import Column, ModelContract
+from mlflow_sparkonnx.contract import Column, ModelContract, RowCheck
+from mlflow_sparkonnx.exceptions import InvalidInputError
+from mlflow_sparkonnx.scoring.guards import refusal
 from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
 from mlflow_sparkonnx.scoring.schema import Columns
 
@@ -39,8 +41,12 @@ class OnnxRuntime:
         onnx_output_names: dict[str, str],
         batch_rows: int = DEFAULT_BATCH_ROWS,
         intra_op_threads: int | None = None,
+        row_checks: tuple[RowCheck, ...] = (),
     ) -> None:
-        """``intra_op_threads=1`` where the caller already spreads work over the cores (Spark workers)."""
+        """``intra_op_threads=1`` where the caller already spreads work over the cores (Spark workers).
+
+        ``row_checks``: graph outputs flagging rows a stage refuses; a flagged row fails the call.
+        """
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -59,7 +65,8 @@ class OnnxRuntime:
             for name, tensor_type in self._graph_inputs
         ]
         self._outputs = outputs
-        self._fetch = [onnx_output_names[c.name] for c in outputs]
+        self._row_checks = tuple(row_checks)
+        self._fetch = [onnx_output_names[c.name] for c in outputs] + [c.output for c in self._row_checks]
         self.batch_rows = max(1, int(batch_rows))
 
     @classmethod
@@ -75,6 +82,7 @@ class OnnxRuntime:
             contract.onnx_outputs or {},
             batch_rows=contract.onnx_batch_rows or DEFAULT_BATCH_ROWS,
             intra_op_threads=intra_op_threads,
+            row_checks=contract.row_checks,
         )
 
     def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
@@ -121,9 +129,29 @@ class OnnxRuntime:
                 for i in range(0, n_rows, step)
             ]
         names = [c.name for c in self._outputs]
-        return [
-            (rows, dict(zip(names, self.run_feeds(self.feeds(part)), strict=True))) for rows, part in parts
-        ]
+        results = []
+        offset = 0
+        for rows, part in parts:
+            fetched = self.run_feeds(self.feeds(part))
+            self._refuse_flagged_rows(fetched[len(names) :], part, offset)
+            results.append((rows, dict(zip(names, fetched[: len(names)], strict=True))))
+            offset += rows
+        return results
+
+    def _refuse_flagged_rows(self, flags: list[np.ndarray], part: Columns, offset: int) -> None:
+        """Raise for the first row a row check flags (Spark raises on it mid-job)."""
+        for check, flagged in zip(self._row_checks, flags, strict=True):
+            if not flagged.any():
+                continue
+            row = int(np.flatnonzero(flagged)[0])
+            if check.column in self._inputs:  # a raw input: show its value
+                value = np.asarray(part[check.column])[row]
+                value = value.tolist() if isinstance(value, np.ndarray) else value
+                raise refusal(check.column, offset + row, value, f"which {check.stage} refuses: {check.why}")
+            raise InvalidInputError(
+                f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
+                f"{check.stage} refuses: {check.why}."
+            )
 
 
 def _arrays(columns: Columns) -> dict[str, np.ndarray]:

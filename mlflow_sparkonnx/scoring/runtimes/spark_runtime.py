@@ -55,6 +55,38 @@ class SparkRuntime:
         """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
         return self.predict(pd.DataFrame(columns, index=pd.RangeIndex(n_rows)))
 
+    def first_refused_row(self, columns: Columns, n_rows: int, skipped: Any = None) -> int | None:
+        """The first row Spark refuses (its job fails on it), found by bisection: ~log2(rows) jobs.
+
+        ``skipped`` (a boolean mask) marks rows the guards already left out; the row returned
+        counts them, as the caller's frame does.
+        """
+        import numpy as np
+
+        from mlflow_sparkonnx.scoring.guards import is_spark_refusal
+
+        frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
+        positions = np.arange(n_rows) if skipped is None else np.flatnonzero(~np.asarray(skipped))
+        frame = frame.iloc[positions].reset_index(drop=True)
+
+        def refused(part: pd.DataFrame) -> bool:
+            try:
+                self.predict(part.reset_index(drop=True))
+            except Exception as exc:
+                return is_spark_refusal(exc)
+            return False
+
+        low, high = 0, len(frame)
+        if not refused(frame):
+            return None
+        while high - low > 1:
+            middle = (low + high) // 2
+            if refused(frame.iloc[low:middle]):
+                high = middle
+            else:
+                low = middle
+        return int(positions[low])
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         names = [c.name for c in self._outputs]
         if len(frame) == 0:

@@ -1,0 +1,184 @@
+"""Rows Spark refuses mid-job (k-means on NaN, one-hot of an unseen index) and OneVsRest's "no winner".
+
+Each edge row is scored alone by Spark's ``transform`` and by the pyfunc in both runtimes; the
+outcome (the value, or a refusal) must be the same, and a refusal is an ``InvalidInputError``
+naming the column and the row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression, OneVsRest
+from pyspark.ml.clustering import BisectingKMeans, KMeans
+from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+
+import mlflow_sparkonnx
+
+REFUSED = "refused"
+
+
+def spark_outcome(pipeline, spark, frame: pd.DataFrame, column: str):
+    """Spark's value for the one row of ``frame``, or REFUSED when the job fails."""
+    schema = ", ".join(f"`{c}` double" for c in frame.columns)
+    rows = [tuple(float(v) for v in row) for row in frame.itertuples(index=False)]
+    try:
+        (row,) = pipeline.transform(spark.createDataFrame(rows, schema)).select(column).collect()
+    except Exception:
+        return REFUSED
+    value = row[0]
+    return value.toArray().tolist() if hasattr(value, "toArray") else float(value)
+
+
+def pyfunc_outcome(model, frame: pd.DataFrame, column: str, row_in_error: int = 0):
+    try:
+        value = model.predict(frame)[column][0]
+    except mlflow_sparkonnx.InvalidInputError as exc:
+        assert re.search(rf"\brow {row_in_error}\b", str(exc), re.IGNORECASE), str(exc)
+        return REFUSED
+    return list(value) if isinstance(value, (list, np.ndarray)) else float(value)
+
+
+def assert_same_outcomes(pipeline, spark, path, frames: list[pd.DataFrame], column: str, loaded_differs=()):
+    """Each one-row frame: Spark's outcome (the fitted pipeline) == the pyfunc's, in both runtimes.
+
+    ``loaded_differs``: indices of frames where the Spark runtime, which scores the pipeline as
+    loaded from disk, gives a value although the fitted pipeline refuses the row (see below).
+    """
+    models = {r: mlflow.pyfunc.load_model(path, model_config={"runtime": r}) for r in ("onnx", "spark")}
+    for i, frame in enumerate(frames):
+        expected = spark_outcome(pipeline, spark, frame, column)
+        for runtime, model in models.items():
+            outcome = pyfunc_outcome(model, frame, column)
+            if runtime == "spark" and i in loaded_differs:
+                assert expected == REFUSED and outcome != REFUSED, frame.to_dict("records")
+                continue
+            assert outcome == expected, (runtime, frame.to_dict("records"))
+
+
+#: Values at the edges of what a double holds (1e308 is left out: float32 converters overflow it).
+EDGE_VALUES = (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 5e-324)
+
+
+def edge_rows(base: pd.Series, column: str) -> list[pd.DataFrame]:
+    """One-row frames: ``base`` with ``column`` set to each edge value in turn, then all zeros."""
+    frames = []
+    for value in EDGE_VALUES:
+        row = base.copy()
+        row[column] = value
+        frames.append(row.to_frame().T.astype("float64").reset_index(drop=True))
+    zero = base.copy()
+    zero[:] = 0.0
+    frames.append(zero.to_frame().T.astype("float64").reset_index(drop=True))
+    return frames
+
+
+def save(pipeline, path, example, **kwargs) -> dict:
+    mlflow_sparkonnx.save_model(pipeline, str(path), input_example=example, onnx="require", **kwargs)
+    with open(path / "MLmodel") as f:
+        return yaml.safe_load(f)["flavors"]["sparkonnx"]
+
+
+@pytest.mark.parametrize("kind", [KMeans, BisectingKMeans])
+@pytest.mark.parametrize("measure", ["euclidean", "cosine"])
+def test_kmeans_refuses_the_rows_spark_refuses(spark, adult_train, tmp_path, kind, measure):
+    estimator = kind(k=4, seed=1, distanceMeasure=measure)
+    columns = ["age", "hours_per_week", "capital_gain"]
+    frame = adult_train[columns].astype("float64").head(400)
+    assembler = VectorAssembler(inputCols=columns, outputCol="features", handleInvalid="keep")
+    pipeline = Pipeline(stages=[assembler, estimator]).fit(spark.createDataFrame(frame))
+    conf = save(pipeline, tmp_path / "model", frame)
+    checks = conf["row_checks"]
+    assert [c["column"] for c in checks] == ["features"] * len(checks)
+    assert len(checks) == (2 if measure == "cosine" else 1)
+    # Spark quirk: a cosine KMeansModel loaded from disk scores a zero vector (its parent model
+    # records "euclidean"); the fitted one refuses it, as the ONNX runtime does.
+    zero_row = len(EDGE_VALUES)
+    loaded_differs = (zero_row,) if measure == "cosine" and kind is KMeans else ()
+    assert_same_outcomes(
+        pipeline,
+        spark,
+        str(tmp_path / "model"),
+        edge_rows(frame.iloc[0], "capital_gain"),
+        "prediction",
+        loaded_differs,
+    )
+
+
+def test_kmeans_refusal_names_the_computed_column_and_row(spark, tmp_path):
+    frame = pd.DataFrame({"x": np.linspace(-3, 3, 300), "y": np.cos(np.linspace(0, 9, 300))})
+    assembler = VectorAssembler(inputCols=["x", "y"], outputCol="features", handleInvalid="keep")
+    pipeline = Pipeline(stages=[assembler, KMeans(k=3, seed=2, distanceMeasure="cosine")]).fit(
+        spark.createDataFrame(frame)
+    )
+    save(pipeline, tmp_path / "model", frame)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    batch = frame.head(4).copy()
+    batch.loc[2, ["x", "y"]] = 0.0
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"Column 'features' .* row 2 .*zero-length"):
+        model.predict(batch)
+
+
+@pytest.fixture(scope="module")
+def education_one_hot(spark, adult_train):
+    """A OneHotEncoder (handleInvalid='error', Spark's default) reading a raw numeric index column."""
+    frame = adult_train[["education_num"]].astype("float64")
+    encoder = OneHotEncoder(inputCols=["education_num"], outputCols=["education_vec"])
+    return PipelineModel(stages=[encoder.fit(spark.createDataFrame(frame))]), frame.head(300)
+
+
+@pytest.fixture(scope="module")
+def education_one_hot_path(education_one_hot, tmp_path_factory):
+    pipeline, frame = education_one_hot
+    path = tmp_path_factory.mktemp("one_hot") / "model"
+    conf = save(pipeline, path, frame)
+    assert [c["column"] for c in conf["row_checks"]] == ["education_num"]
+    return str(path)
+
+
+def test_one_hot_encoder_error_mode_refuses_what_spark_refuses(
+    spark, education_one_hot, education_one_hot_path
+):
+    pipeline, _ = education_one_hot
+    size = float(pipeline.stages[0].categorySizes[0])
+    values = [0.0, -0.0, 1.5, size - 1.0, size - 0.5, size, size + 1.0, -1.0, -0.5, math.nan, math.inf, 1e308]
+    frames = [pd.DataFrame({"education_num": [v]}) for v in values]
+    assert_same_outcomes(pipeline, spark, education_one_hot_path, frames, "education_vec")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "spark"])
+def test_one_hot_encoder_refusal_names_column_row_and_value(
+    education_one_hot, education_one_hot_path, runtime
+):
+    _, frame = education_one_hot
+    model = mlflow.pyfunc.load_model(education_one_hot_path, model_config={"runtime": runtime})
+    batch = frame.head(5).copy()
+    batch.loc[3, "education_num"] = 40.0
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'education_num' row 3"):
+        model.predict(batch)
+
+
+def test_one_vs_rest_gives_minus_one_when_no_class_wins(spark, adult_train, tmp_path):
+    columns = ["age", "hours_per_week", "education_num"]
+    frame = adult_train[[*columns, "race"]].head(600)
+    fitted = Pipeline(
+        stages=[
+            StringIndexer(inputCol="race", outputCol="label"),
+            VectorAssembler(inputCols=columns, outputCol="features", handleInvalid="keep"),
+            OneVsRest(classifier=LogisticRegression(maxIter=20)),
+        ]
+    ).fit(spark.createDataFrame(frame))
+    pipeline = PipelineModel(stages=fitted.stages[1:])  # scoring needs no label
+    example = frame[columns].astype("float64")
+    save(pipeline, tmp_path / "model", example, output_cols=["prediction"])
+    frames = edge_rows(example.iloc[0], "hours_per_week")
+    assert_same_outcomes(pipeline, spark, str(tmp_path / "model"), frames, "prediction")
+    nan_row = frames[0]
+    assert spark_outcome(pipeline, spark, nan_row, "prediction") == -1.0
