@@ -96,8 +96,8 @@ def share_of_tolerance(got: pd.Series, expected: pd.Series, abs_tol: float, rel_
 
 
 def _is_text(expected: pd.Series) -> bool:
-    first = next((v for v in expected if v is not None), None)
-    return isinstance(first, str) or (isinstance(first, list) and bool(first) and isinstance(first[0], str))
+    first = next((v for v in expected if v is not None and (not isinstance(v, list) or v)), None)
+    return isinstance(first, str) or (isinstance(first, list) and isinstance(first[0], str))
 
 
 #: The file :func:`record_coverage` appends to; unset or empty, nothing is recorded.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registration import converter_provider, required_opset
 from mlflow_sparkonnx.convert.sparse_linear import sparsify_linear_heads
+from mlflow_sparkonnx.convert.token_arrays import open_token_array_edges
 from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
 
 _logger = logging.getLogger(__name__)
@@ -44,8 +46,12 @@ def convert_pipeline(
     output_cols: list[str],
     spark: Any,
     target_opset: int | None = None,
+    token_array_outputs: Sequence[str] = (),
 ) -> ConvertedGraph:
     """Convert ``pipeline`` to ONNX with typed ``inputs`` and exactly ``output_cols`` as outputs.
+
+    ``token_array_outputs``: the output columns that are ``array<string>`` (their rows may differ
+    in length; see :mod:`mlflow_sparkonnx.convert.token_arrays`).
 
     onnxmltools' own printing (coefficient dumps) is captured and logged at DEBUG level.
     """
@@ -79,7 +85,12 @@ def convert_pipeline(
         if captured.getvalue():
             _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
     align_opset(model, required_opset(pipeline.stages))
-    output_names = _select_outputs(model, output_cols, row_checks)
+    output_names = open_token_array_edges(
+        model,
+        _select_outputs(model, output_cols, row_checks),
+        token_inputs={c.name for c in inputs if c.spark_type == "array<string>"},
+        token_outputs=set(token_array_outputs),
+    )
     sparsify_linear_heads(model)  # no dense [N, numFeatures] vector before a linear head
     return ConvertedGraph(model=model, output_names=output_names, row_checks=row_checks)
 

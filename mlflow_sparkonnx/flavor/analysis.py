@@ -107,7 +107,9 @@ def _column_from_pandas(frame: pd.DataFrame, name: Any) -> Column:
     if hasattr(first, "toArray"):
         return Column(name, "vector", int(first.size))
     if hasattr(first, "__len__"):
-        if any(isinstance(x, str) for x in first):
+        # An empty list says nothing: the first non-empty row tells strings from numbers.
+        sample = next((v for v in series if v is not None and len(v)), first)
+        if any(isinstance(x, str) for x in sample):
             return Column(name, "array<string>")
         return Column(name, "vector", len(first))
     raise InvalidInputError(
@@ -308,7 +310,12 @@ def _convert_and_verify(
 ) -> None:
     try:
         graph = convert_pipeline(
-            analysis.pipeline, analysis.inputs, [c.name for c in analysis.outputs], spark, target_opset
+            analysis.pipeline,
+            analysis.inputs,
+            [c.name for c in analysis.outputs],
+            spark,
+            target_opset,
+            token_array_outputs=[c.name for c in analysis.outputs if c.spark_type == "array<string>"],
         )
         onnx_runtime = OnnxRuntime(
             graph.model.SerializeToString(),

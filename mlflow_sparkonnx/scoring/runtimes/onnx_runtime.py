@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import Column, ModelContract, RowCheck
+from mlflow_sparkonnx.contract import TOKEN_FILL, Column, ModelContract, RowCheck, token_count_output
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import refusal
 from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
@@ -66,7 +66,20 @@ class OnnxRuntime:
         ]
         self._outputs = outputs
         self._row_checks = tuple(row_checks)
-        self._fetch = [onnx_output_names[c.name] for c in outputs] + [c.output for c in self._row_checks]
+        graph_outputs = {o.name for o in self._session.get_outputs()}
+        # Token-array outputs come padded, with each row's token count beside them (older models:
+        # without, and equal-length rows only).
+        self._token_counts = [
+            (c.name, token_count_output(onnx_output_names[c.name]))
+            for c in outputs
+            if c.spark_type == "array<string>"
+            and token_count_output(onnx_output_names[c.name]) in graph_outputs
+        ]
+        self._fetch = (
+            [onnx_output_names[c.name] for c in outputs]
+            + [c.output for c in self._row_checks]
+            + [count for _, count in self._token_counts]
+        )
         self.batch_rows = max(1, int(batch_rows))
 
     @classmethod
@@ -90,7 +103,9 @@ class OnnxRuntime:
         feeds = {}
         for name, dtype, is_sequence in self._feed_specs:
             values = np.asarray(frame[name])
-            if is_sequence:
+            if is_sequence and dtype is object:  # token arrays: ragged rows filled to one width
+                feeds[name] = _fill_token_rows(name, values)
+            elif is_sequence:
                 rows = [np.asarray(v, dtype=dtype) for v in values]
                 width = max((len(r) for r in rows), default=0)
                 feeds[name] = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
@@ -131,10 +146,14 @@ class OnnxRuntime:
         names = [c.name for c in self._outputs]
         results = []
         offset = 0
+        n_checks = len(self._row_checks)
         for rows, part in parts:
             fetched = self.run_feeds(self.feeds(part))
-            self._refuse_flagged_rows(fetched[len(names) :], part, offset)
-            results.append((rows, dict(zip(names, fetched[: len(names)], strict=True))))
+            self._refuse_flagged_rows(fetched[len(names) : len(names) + n_checks], part, offset)
+            raw = dict(zip(names, fetched[: len(names)], strict=True))
+            for (column, _), counts in zip(self._token_counts, fetched[len(names) + n_checks :], strict=True):
+                raw[column] = [list(row[:count]) for row, count in zip(raw[column], counts, strict=True)]
+            results.append((rows, raw))
             offset += rows
         return results
 
@@ -152,6 +171,21 @@ class OnnxRuntime:
                 f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
                 f"{check.stage} refuses: {check.why}."
             )
+
+
+def _fill_token_rows(column: str, values: np.ndarray) -> np.ndarray:
+    """``[N, T]`` strings: each row's tokens, then ``TOKEN_FILL`` up to the longest row (T >= 1)."""
+    rows = [list(v) for v in values]
+    width = max(1, max((len(r) for r in rows), default=0))
+    filled = np.full((len(rows), width), TOKEN_FILL, dtype=object)
+    for i, row in enumerate(rows):
+        if TOKEN_FILL in row:
+            raise InvalidInputError(
+                f"Column '{column}' row {i} holds the reserved token {TOKEN_FILL!r} (a Unicode "
+                "noncharacter the ONNX runtime uses to fill short rows)."
+            )
+        filled[i, : len(row)] = row
+    return filled
 
 
 def _arrays(columns: Columns) -> dict[str, np.ndarray]:
