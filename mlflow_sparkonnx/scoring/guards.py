@@ -97,14 +97,19 @@ def spark_refusal_error(
     exc: BaseException,
     frame: Columns,
     columns: list[Column],
-    find_row: Callable[[], int | None] | None = None,
+    find_row: Callable[[], tuple[int, BaseException] | None] | None = None,
 ) -> InvalidInputError | None:
     """``exc`` as an ``InvalidInputError`` when it is Spark refusing a row (else None).
 
-    Names the raw column and row holding the refused value when one does (a StringIndexer's
-    unseen category, a OneHotEncoder's index); otherwise quotes Spark's reason and names the row
-    ``find_row()`` finds (it re-scores parts of the batch).
+    A Spark job fails on whichever refused row a task meets first, not the batch's first one, so
+    ``find_row()`` (re-scoring parts of the batch) gives the first refused row and its own error.
+    The message names that row, and the raw column holding the refused value when one does (a
+    OneHotEncoder's index; a StringIndexer's unseen category); else it quotes Spark's reason.
     """
+    if not is_spark_refusal(exc):
+        return None
+    found = find_row() if find_row is not None else None
+    row, exc = found if found is not None else (None, exc)
     text = str(exc)
     for pattern, value_group in _SPARK_REFUSALS:
         match = pattern.search(text)
@@ -113,14 +118,12 @@ def spark_refusal_error(
         if value_group == 1:
             return unseen_category_error(frame, columns, match.group(1))
         reason = f"Spark refused it: '{match.group(0).strip()}'"
-        if value_group:
-            located = _locate_number(frame, columns, match.group(value_group))
-            if located is not None:
-                column, row = located
+        if value_group and row is not None:
+            column = _column_holding(frame, columns, row, match.group(value_group))
+            if column is not None:
                 return InvalidInputError(
                     f"Column '{column}' row {row} holds {match.group(value_group)}; {reason}."
                 )
-        row = find_row() if find_row is not None else None
         where = f"Row {row}" if row is not None else "A row"
         return InvalidInputError(f"{where} holds a value that a stage refuses; {reason}.")
     return None
@@ -131,19 +134,17 @@ def is_spark_refusal(exc: BaseException) -> bool:
     return any(pattern.search(str(exc)) for pattern, _ in _SPARK_REFUSALS)
 
 
-def _locate_number(frame: Columns, columns: list[Column], shown: str) -> tuple[str, int] | None:
-    """The first numeric input column and row holding the number Spark printed as ``shown``."""
+def _column_holding(frame: Columns, columns: list[Column], row: int, shown: str) -> str | None:
+    """The first numeric input column whose value in ``row`` is the number Spark printed as ``shown``."""
     try:
         target = float(shown)
     except ValueError:
         return None
     for col in columns:
-        if not col.is_numeric:
-            continue
-        values = np.asarray(frame[col.name], dtype="float64")
-        hits = np.flatnonzero(np.isnan(values) if np.isnan(target) else values == target)
-        if len(hits):
-            return col.name, int(hits[0])
+        if col.is_numeric:
+            value = float(np.asarray(frame[col.name], dtype="float64")[row])
+            if value == target or (np.isnan(target) and np.isnan(value)):
+                return col.name
     return None
 
 

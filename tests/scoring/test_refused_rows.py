@@ -2,7 +2,8 @@
 
 Each edge row is scored alone by Spark's ``transform`` and by the pyfunc in both runtimes; the
 outcome (the value, or a refusal) must be the same, and a refusal is an ``InvalidInputError``
-naming the column and the row.
+naming the column and the row. A property test draws batches of edge rows and asserts both
+runtimes refuse the same first row or give the same values.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression, OneVsRest
 from pyspark.ml.clustering import BisectingKMeans, KMeans
@@ -182,3 +185,67 @@ def test_one_vs_rest_gives_minus_one_when_no_class_wins(spark, adult_train, tmp_
     assert_same_outcomes(pipeline, spark, str(tmp_path / "model"), frames, "prediction")
     nan_row = frames[0]
     assert spark_outcome(pipeline, spark, nan_row, "prediction") == -1.0
+
+
+@pytest.fixture(scope="module")
+def clustering_and_one_hot(spark, tmp_path_factory):
+    """KMeans (euclidean) over two assembled columns (NaN kept) and a one-hot of a raw index, both
+    refusing rows mid-job in Spark; loaded in both runtimes."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=300), "y": rng.normal(size=300), "idx": rng.integers(0, 4, 300) * 1.0}
+    )
+    pipeline = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=["x", "y"], outputCol="features", handleInvalid="keep"),
+            KMeans(k=3, seed=4),
+            OneHotEncoder(inputCols=["idx"], outputCols=["idx_vec"]),
+        ]
+    ).fit(spark.createDataFrame(frame))
+    path = tmp_path_factory.mktemp("refusing") / "model"
+    save(pipeline, path, frame, output_cols=["prediction", "idx_vec"])
+    return {r: mlflow.pyfunc.load_model(str(path), model_config={"runtime": r}) for r in ("onnx", "spark")}
+
+
+edge_numbers = st.one_of(
+    st.floats(min_value=-5, max_value=5),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1e-300]),
+)
+indices = st.one_of(
+    st.integers(min_value=-1, max_value=5).map(float), st.sampled_from([math.nan, 1.5, 3.999])
+)
+
+
+@st.composite
+def refusable_frames(draw) -> pd.DataFrame:
+    n = draw(st.integers(min_value=1, max_value=8))
+    return pd.DataFrame(
+        {
+            "x": [draw(edge_numbers) for _ in range(n)],
+            "y": [draw(edge_numbers) for _ in range(n)],
+            "idx": [draw(indices) for _ in range(n)],
+        }
+    )
+
+
+def first_row_named(error: Exception) -> int:
+    return int(re.search(r"\brow (\d+)\b", str(error), re.IGNORECASE).group(1))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=refusable_frames())
+def test_both_runtimes_refuse_the_same_first_row_or_give_the_same_values(clustering_and_one_hot, frame):
+    outcomes = {}
+    for runtime, model in clustering_and_one_hot.items():
+        try:
+            outcomes[runtime] = model.predict(frame)
+        except mlflow_sparkonnx.InvalidInputError as exc:
+            outcomes[runtime] = exc
+    onnx, spark = outcomes["onnx"], outcomes["spark"]
+    event("refused" if isinstance(spark, Exception) else "scored")
+    if isinstance(onnx, Exception) or isinstance(spark, Exception):
+        assert isinstance(onnx, Exception) and isinstance(spark, Exception), (onnx, spark)
+        assert first_row_named(onnx) == first_row_named(spark), (str(onnx), str(spark))
+        return
+    assert onnx["prediction"].tolist() == spark["prediction"].tolist()
+    assert onnx["idx_vec"].tolist() == spark["idx_vec"].tolist()

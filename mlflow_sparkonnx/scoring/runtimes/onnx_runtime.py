@@ -158,19 +158,21 @@ class OnnxRuntime:
         return results
 
     def _refuse_flagged_rows(self, flags: list[np.ndarray], part: Columns, offset: int) -> None:
-        """Raise for the first row a row check flags (Spark raises on it mid-job)."""
-        for check, flagged in zip(self._row_checks, flags, strict=True):
-            if not flagged.any():
-                continue
-            row = int(np.flatnonzero(flagged)[0])
-            if check.column in self._inputs:  # a raw input: show its value
-                value = np.asarray(part[check.column])[row]
-                value = value.tolist() if isinstance(value, np.ndarray) else value
-                raise refusal(check.column, offset + row, value, f"which {check.stage} refuses: {check.why}")
-            raise InvalidInputError(
-                f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
-                f"{check.stage} refuses: {check.why}."
-            )
+        """Raise for the first row any row check flags (Spark raises on it mid-job); on that row,
+        the check of the earliest stage."""
+        firsts = [(int(np.argmax(f)), i) for i, f in enumerate(flags) if f.any()]
+        if not firsts:
+            return
+        row, index = min(firsts)
+        check = self._row_checks[index]
+        if check.column in self._inputs:  # a raw input: show its value
+            value = np.asarray(part[check.column])[row]
+            value = value.tolist() if isinstance(value, np.ndarray) else value
+            raise refusal(check.column, offset + row, value, f"which {check.stage} refuses: {check.why}")
+        raise InvalidInputError(
+            f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
+            f"{check.stage} refuses: {check.why}."
+        )
 
 
 def _fill_token_rows(column: str, values: np.ndarray) -> np.ndarray:

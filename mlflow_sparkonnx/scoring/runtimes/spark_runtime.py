@@ -55,8 +55,10 @@ class SparkRuntime:
         """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
         return self.predict(pd.DataFrame(columns, index=pd.RangeIndex(n_rows)))
 
-    def first_refused_row(self, columns: Columns, n_rows: int, skipped: Any = None) -> int | None:
-        """The first row Spark refuses (its job fails on it), found by bisection: ~log2(rows) jobs.
+    def first_refused_row(
+        self, columns: Columns, n_rows: int, skipped: Any = None
+    ) -> tuple[int, BaseException] | None:
+        """The first row Spark refuses and its error, found by bisection: ~log2(rows) + 1 jobs.
 
         ``skipped`` (a boolean mask) marks rows the guards already left out; the row returned
         counts them, as the caller's frame does.
@@ -69,23 +71,22 @@ class SparkRuntime:
         positions = np.arange(n_rows) if skipped is None else np.flatnonzero(~np.asarray(skipped))
         frame = frame.iloc[positions].reset_index(drop=True)
 
-        def refused(part: pd.DataFrame) -> bool:
+        def refusal_in(low: int, high: int) -> BaseException | None:
             try:
-                self.predict(part.reset_index(drop=True))
+                self.predict(frame.iloc[low:high].reset_index(drop=True))
             except Exception as exc:
-                return is_spark_refusal(exc)
-            return False
+                return exc if is_spark_refusal(exc) else None
+            return None
 
         low, high = 0, len(frame)
-        if not refused(frame):
-            return None
         while high - low > 1:
             middle = (low + high) // 2
-            if refused(frame.iloc[low:middle]):
+            if refusal_in(low, middle) is not None:
                 high = middle
             else:
                 low = middle
-        return int(positions[low])
+        error = refusal_in(low, low + 1) if len(frame) else None
+        return None if error is None else (int(positions[low]), error)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         names = [c.name for c in self._outputs]
