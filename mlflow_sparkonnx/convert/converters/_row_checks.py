@@ -36,7 +36,8 @@ def collecting_row_checks() -> Iterator[list[RowCheck]]:
 def refuse_rows(scope: Any, container: Any, flags: str, stage: Any, column: str, why: str) -> None:
     """Rows where boolean ``flags`` (``[N, k]``) holds any true are refused: Spark raises on them.
 
-    ``column`` is the stage's input column the rule reads; ``why`` completes "holds ..., <why>".
+    ``column`` is the stage's input column the rule reads; ``why`` ends the runtime's message
+    "Column 'c' row r holds <value>, which <stage> refuses: <why>."
     Outside a ``convert_pipeline`` conversion (onnxmltools called directly) nothing can enforce
     the check, so nothing is added.
     """
