@@ -101,37 +101,47 @@ def spark_refusal_error(
 ) -> InvalidInputError | None:
     """``exc`` as an ``InvalidInputError`` when it is Spark refusing a row (else None).
 
-    A Spark job fails on whichever refused row a task meets first, not the batch's first one, so
-    ``find_row()`` (re-scoring parts of the batch) gives the first refused row and its own error.
-    The message names that row, and the raw column holding the refused value when one does (a
-    OneHotEncoder's index; a StringIndexer's unseen category); else it quotes Spark's reason.
+    A StringIndexer's unseen category is named by column and row from the value. For the others,
+    a Spark job fails on whichever refused row a task meets first, not the batch's first one, so
+    ``find_row()`` (re-scoring parts of the batch) gives the first refused row and its own error;
+    the message names that row, and the raw column holding the refused value when one does (a
+    OneHotEncoder's index), else quotes Spark's reason.
     """
-    if not is_spark_refusal(exc):
+    found = _refusal_match(exc)
+    if found is None:
         return None
-    found = find_row() if find_row is not None else None
-    row, exc = found if found is not None else (None, exc)
-    text = str(exc)
-    for pattern, value_group in _SPARK_REFUSALS:
-        match = pattern.search(text)
-        if match is None:
-            continue
-        if value_group == 1:
-            return unseen_category_error(frame, columns, match.group(1))
-        reason = f"Spark refused it: '{match.group(0).strip()}'"
-        if value_group and row is not None:
-            column = _column_holding(frame, columns, row, match.group(value_group))
-            if column is not None:
-                return InvalidInputError(
-                    f"Column '{column}' row {row} holds {match.group(value_group)}; {reason}."
-                )
-        where = f"Row {row}" if row is not None else "A row"
-        return InvalidInputError(f"{where} holds a value that a stage refuses; {reason}.")
-    return None
+    match, value_group = found
+    if value_group == 1:
+        return unseen_category_error(frame, columns, match.group(1))
+    located = find_row() if find_row is not None else None
+    row = None
+    if located is not None:
+        row, exc = located
+        match, value_group = _refusal_match(exc) or found
+    reason = f"Spark refused it: '{match.group(0).strip()}'"
+    if value_group and row is not None:
+        column = _column_holding(frame, columns, row, match.group(value_group))
+        if column is not None:
+            return InvalidInputError(
+                f"Column '{column}' row {row} holds {match.group(value_group)}; {reason}."
+            )
+    where = f"Row {row}" if row is not None else "A row"
+    return InvalidInputError(f"{where} holds a value that a stage refuses; {reason}.")
 
 
 def is_spark_refusal(exc: BaseException) -> bool:
     """Whether ``exc`` is Spark refusing a row (one of the messages above)."""
-    return any(pattern.search(str(exc)) for pattern, _ in _SPARK_REFUSALS)
+    return _refusal_match(exc) is not None
+
+
+def _refusal_match(exc: BaseException) -> tuple[re.Match[str], int] | None:
+    """The first of Spark's refusal messages found in ``exc``, with its value group."""
+    text = str(exc)
+    for pattern, value_group in _SPARK_REFUSALS:
+        match = pattern.search(text)
+        if match is not None:
+            return match, value_group
+    return None
 
 
 def _column_holding(frame: Columns, columns: list[Column], row: int, shown: str) -> str | None:

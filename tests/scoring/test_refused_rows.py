@@ -15,9 +15,9 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from mlmodel import flavor_block
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression, OneVsRest
 from pyspark.ml.clustering import BisectingKMeans, KMeans
@@ -85,8 +85,7 @@ def edge_rows(base: pd.Series, column: str) -> list[pd.DataFrame]:
 
 def save(pipeline, path, example, **kwargs) -> dict:
     mlflow_sparkonnx.save_model(pipeline, str(path), input_example=example, onnx="require", **kwargs)
-    with open(path / "MLmodel") as f:
-        return yaml.safe_load(f)["flavors"]["sparkonnx"]
+    return flavor_block(path)
 
 
 @pytest.mark.parametrize("kind", [KMeans, BisectingKMeans])

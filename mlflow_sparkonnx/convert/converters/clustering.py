@@ -46,20 +46,19 @@ DOUBLE = TensorProto.DOUBLE
 EPSILON = float(np.finfo(np.float64).eps)
 
 
-def _costs(scope: Any, container: Any, x: str, centers: np.ndarray, measure: str) -> str:
-    """``[N, M]`` double: the cost of each center for each row (squared Euclidean or cosine distance)."""
+def _squared_norms(scope: Any, container: Any, x: str) -> str:
+    """``[N, 1]`` double: each row's squared length (shared by the costs and the row checks)."""
+    return row_sum(scope, container, node(scope, container, "Mul", [x, x], op_version=14))
+
+
+def _costs(scope: Any, container: Any, x: str, x_sq: str, centers: np.ndarray, measure: str) -> str:
+    """``[N, M]`` double: the cost of each center for each row (squared Euclidean or cosine distance).
+
+    ``x_sq`` is :func:`_squared_norms` of ``x``.
+    """
     m, d = centers.shape
     c = constant(scope, container, "cluster_centers_t", DOUBLE, [d, m], centers.T.ravel().tolist())
     dot = node(scope, container, "MatMul", [x, c], op_version=13)
-    axes = constant(scope, container, "cluster_axis", INT64, [1], [1])
-    x_sq = node(
-        scope,
-        container,
-        "ReduceSum",
-        [node(scope, container, "Mul", [x, x], op_version=14), axes],
-        op_version=13,
-        keepdims=1,
-    )
     if measure == "euclidean":
         two = constant(scope, container, "cluster_two", DOUBLE, [1], [2.0])
         c_sq = constant(
@@ -89,7 +88,7 @@ def _costs(scope: Any, container: Any, x: str, centers: np.ndarray, measure: str
     raise ConversionError(f"distanceMeasure '{measure}' is not supported")
 
 
-def _refuse_invalid_points(scope: Any, container: Any, x: str, stage: Any) -> None:
+def _refuse_invalid_points(scope: Any, container: Any, x: str, x_sq: str, stage: Any) -> None:
     """Flag the rows Spark's k-means models raise on: a NaN element; a zero vector under cosine."""
     column = stage.getFeaturesCol()
     nan = node(scope, container, "IsNaN", [x], op_version=13)
@@ -102,12 +101,11 @@ def _refuse_invalid_points(scope: Any, container: Any, x: str, stage: Any) -> No
         "a NaN element (Spark: 'Both norms should be greater or equal to 0.0')",
     )
     if stage.getDistanceMeasure() == "cosine":
-        squared = row_sum(scope, container, node(scope, container, "Mul", [x, x], op_version=14))
         zero = constant(scope, container, "cluster_zero", DOUBLE, [1], [0.0])
         refuse_rows(
             scope,
             container,
-            node(scope, container, "Equal", [squared, zero], op_version=13),
+            node(scope, container, "Equal", [x_sq, zero], op_version=13),
             stage,
             column,
             "a zero-length vector, for which cosine distance is undefined (Spark: 'Cosine distance is not "
@@ -119,9 +117,10 @@ def convert_kmeans(scope: Any, operator: Any, container: Any) -> None:
     """The first nearest center's index (int64 ``[N, 1]``)."""
     stage = operator.raw_operator
     x = as_double_matrix(scope, container, operator.inputs[0])
-    _refuse_invalid_points(scope, container, x, stage)
-    centers = np.array([c for c in stage.clusterCenters()], dtype=np.float64)
-    costs = _costs(scope, container, x, centers, stage.getDistanceMeasure())
+    x_sq = _squared_norms(scope, container, x)
+    _refuse_invalid_points(scope, container, x, x_sq, stage)
+    centers = np.array(stage.clusterCenters(), dtype=np.float64)
+    costs = _costs(scope, container, x, x_sq, centers, stage.getDistanceMeasure())
     node(
         scope,
         container,
@@ -182,8 +181,10 @@ def convert_bisecting_kmeans(scope: Any, operator: Any, container: Any) -> None:
     stage = operator.raw_operator
     tree = _read_tree(stage)
     x = as_double_matrix(scope, container, operator.inputs[0])
-    _refuse_invalid_points(scope, container, x, stage)
-    costs = _costs(scope, container, x, np.array(tree.centers, dtype=np.float64), stage.getDistanceMeasure())
+    x_sq = _squared_norms(scope, container, x)
+    _refuse_invalid_points(scope, container, x, x_sq, stage)
+    centers = np.array(tree.centers, dtype=np.float64)
+    costs = _costs(scope, container, x, x_sq, centers, stage.getDistanceMeasure())
     n = len(tree.centers)
     left = constant(scope, container, "bkm_left", INT64, [n], tree.left)
     right = constant(scope, container, "bkm_right", INT64, [n], tree.right)

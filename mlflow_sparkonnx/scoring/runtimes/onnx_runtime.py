@@ -69,11 +69,11 @@ class OnnxRuntime:
         graph_outputs = {o.name for o in self._session.get_outputs()}
         # Token-array outputs come padded, with each row's token count beside them (older models:
         # without, and equal-length rows only).
+        counts = {c.name: token_count_output(onnx_output_names[c.name]) for c in outputs}
         self._token_counts = [
-            (c.name, token_count_output(onnx_output_names[c.name]))
+            (c.name, counts[c.name])
             for c in outputs
-            if c.spark_type == "array<string>"
-            and token_count_output(onnx_output_names[c.name]) in graph_outputs
+            if c.spark_type == "array<string>" and counts[c.name] in graph_outputs
         ]
         self._fetch = (
             [onnx_output_names[c.name] for c in outputs]

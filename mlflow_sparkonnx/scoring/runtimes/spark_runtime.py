@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.contract import Column
+from mlflow_sparkonnx.scoring.guards import is_spark_refusal
 from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
 from mlflow_sparkonnx.scoring.schema import Columns, spark_frame_to_pandas, to_spark_frame
 
@@ -63,10 +65,6 @@ class SparkRuntime:
         ``skipped`` (a boolean mask) marks rows the guards already left out; the row returned
         counts them, as the caller's frame does.
         """
-        import numpy as np
-
-        from mlflow_sparkonnx.scoring.guards import is_spark_refusal
-
         frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
         positions = np.arange(n_rows) if skipped is None else np.flatnonzero(~np.asarray(skipped))
         frame = frame.iloc[positions].reset_index(drop=True)
