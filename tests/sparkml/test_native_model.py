@@ -54,6 +54,17 @@ def test_an_archive_without_a_stage_is_refused_naming_it(archive, tmp_path):
         check_native_archive(partial, uids)
 
 
+def test_an_archive_whose_stage_data_lost_its_part_files_is_refused_naming_the_folder(archive, tmp_path):
+    path, uids = archive
+    with zipfile.ZipFile(path) as zf:
+        data_folder = next(n.rpartition("/")[0] for n in zf.namelist() if "/data/part-" in n)
+    partial = _copy_without(
+        path, tmp_path / "partial.zip", lambda name: name.startswith(data_folder + "/part-")
+    )
+    with pytest.raises(ArtifactIntegrityError, match=f"without a part file: \\['{data_folder}'\\]"):
+        check_native_archive(partial, uids)
+
+
 def test_an_archive_without_the_pipeline_metadata_is_refused(archive, tmp_path):
     path, uids = archive
     partial = _copy_without(path, tmp_path / "partial.zip", lambda name: name.startswith("metadata/"))
