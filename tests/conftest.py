@@ -40,10 +40,12 @@ def _release_memory_between_tests():
 
 @pytest.fixture(scope="session")
 def spark():
+    """One task thread: the suite runs two of these sessions on two cores, and the tests' jobs are small
+    (a second thread per session measured ~25% slower saves). Tests that need several partitions make them."""
     from pyspark.sql import SparkSession
 
     session = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[1]")
         .appName("mlflow-sparkonnx-tests")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")

@@ -6,6 +6,8 @@ checked through a HashingTF with 2^14 buckets: a wrong, missing or extra token c
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow.pyfunc
 import pandas as pd
 import pytest
@@ -33,17 +35,25 @@ def tokenize_and_hash(**hashing: object):
     )
 
 
-@pytest.mark.parametrize(("num_features", "binary"), [(1, False), (7, True), (4096, False), (4096, True)])
-def test_tokenizer_and_hashing_tf_match_spark(spark, tmp_path, corpus, num_features, binary):
-    conf = assert_onnx_matches_spark(
-        tokenize_and_hash(numFeatures=num_features, binary=binary),
-        corpus,
-        spark,
-        tmp_path,
-        output_cols=["tf"],
-    )
+#: HashingTF settings compared in one pipeline: one Tokenizer feeding a HashingTF per setting.
+HASHING_VARIANTS = [(1, False), (7, True), (4096, False), (4096, True)]
+
+
+def test_tokenizer_and_hashing_tf_match_spark(spark, tmp_path, corpus):
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import HashingTF, Tokenizer
+
+    hashers = [
+        HashingTF(inputCol="words", outputCol=f"tf_{i}", numFeatures=n, binary=binary)
+        for i, (n, binary) in enumerate(HASHING_VARIANTS)
+    ]
+    outputs = [h.getOutputCol() for h in hashers]
+    pipeline = PipelineModel(stages=[Tokenizer(inputCol="text", outputCol="words"), *hashers])
+    conf = assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
     assert conf["parity"]["rows"] == 300
-    assert conf["parity"]["outputs"]["tf"]["max_abs_diff"] == 0.0
+    assert {name: conf["parity"]["outputs"][name]["max_abs_diff"] for name in outputs} == dict.fromkeys(
+        outputs, 0.0
+    )
 
 
 def test_empty_tokens_count_like_spark(spark, tmp_path):
@@ -116,31 +126,48 @@ def with_hashing(*stages: object, column: str):
     return PipelineModel(stages=[*stages, HashingTF(inputCol=column, outputCol="tf", numFeatures=1 << 14)])
 
 
-@pytest.mark.parametrize(
-    ("pattern", "gaps", "min_length", "lower"),
-    [
-        ("\\s+", True, 1, True),
-        ("\\s+", True, 3, False),
-        ("\\s", True, 0, True),
-        ("\\s", True, 2, True),
-        ("\\S+", False, 1, False),
-        ("\\S+", False, 4, True),
-    ],
-)
-def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus, pattern, gaps, min_length, lower):
+def hashed_branches(branches: list[list[Any]]) -> tuple[Any, list[str]]:
+    """One pipeline from several token branches, each ending in a column that a HashingTF of its own
+    (2^14 buckets, output ``tf_<i>``) counts; returns the pipeline and those outputs."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import HashingTF
+
+    stages: list[Any] = []
+    outputs = []
+    for i, branch in enumerate(branches):
+        outputs.append(f"tf_{i}")
+        last = branch[-1].getOutputCol()
+        stages += [*branch, HashingTF(inputCol=last, outputCol=outputs[-1], numFeatures=1 << 14)]
+    return PipelineModel(stages=stages), outputs
+
+
+#: (pattern, gaps, minTokenLength, toLowercase) of the RegexTokenizers that convert.
+REGEX_VARIANTS = [
+    ("\\s+", True, 1, True),
+    ("\\s+", True, 3, False),
+    ("\\s", True, 0, True),
+    ("\\s", True, 2, True),
+    ("\\S+", False, 1, False),
+    ("\\S+", False, 4, True),
+]
+
+
+def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus):
     from pyspark.ml.feature import RegexTokenizer
 
-    tokenizer = RegexTokenizer(
-        inputCol="text",
-        outputCol="words",
-        pattern=pattern,
-        gaps=gaps,
-        minTokenLength=min_length,
-        toLowercase=lower,
-    )
-    assert_onnx_matches_spark(
-        with_hashing(tokenizer, column="words"), corpus, spark, tmp_path, output_cols=["tf"]
-    )
+    tokenizers = [
+        RegexTokenizer(
+            inputCol="text",
+            outputCol=f"words_{i}",
+            pattern=pattern,
+            gaps=gaps,
+            minTokenLength=min_length,
+            toLowercase=lower,
+        )
+        for i, (pattern, gaps, min_length, lower) in enumerate(REGEX_VARIANTS)
+    ]
+    pipeline, outputs = hashed_branches([[t] for t in tokenizers])
+    assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
 def test_regex_tokenizer_other_patterns_are_not_served(spark, tmp_path, corpus):
@@ -154,50 +181,66 @@ def test_regex_tokenizer_other_patterns_are_not_served(spark, tmp_path, corpus):
     assert "RegexTokenizer pattern" in conf["onnx_reason"]
 
 
-@pytest.mark.parametrize(
-    ("stop_words", "case_sensitive"),
-    [(None, False), (["spark", "ÉCOLE", "", "Straße"], False), (["spark", "ÉCOLE", "", "Straße"], True)],
-)
-def test_stop_words_remover_matches_spark(spark, tmp_path, corpus, stop_words, case_sensitive):
+#: (stopWords, caseSensitive) of the StopWordsRemovers compared; None keeps Spark's English list.
+STOP_WORD_VARIANTS = [
+    (None, False),
+    (["spark", "ÉCOLE", "", "Straße"], False),
+    (["spark", "ÉCOLE", "", "Straße"], True),
+]
+
+
+def test_stop_words_remover_matches_spark(spark, tmp_path, corpus):
     from pyspark.ml.feature import RegexTokenizer, StopWordsRemover
 
     tokenizer = RegexTokenizer(
         inputCol="text", outputCol="words", pattern="\\s", minTokenLength=0, toLowercase=False
     )
-    remover = StopWordsRemover(inputCol="words", outputCol="kept", caseSensitive=case_sensitive)
-    if stop_words is not None:
-        remover.setStopWords(stop_words)
+    branches = []
+    for i, (stop_words, case_sensitive) in enumerate(STOP_WORD_VARIANTS):
+        remover = StopWordsRemover(inputCol="words", outputCol=f"kept_{i}", caseSensitive=case_sensitive)
+        if stop_words is not None:
+            remover.setStopWords(stop_words)
+        branches.append([tokenizer, remover] if i == 0 else [remover])
+    pipeline, outputs = hashed_branches(branches)
     frame = pd.concat([corpus, pd.DataFrame({"text": ["THE OF AND", "the of and a", "Spark spark SPARK"]})])
-    assert_onnx_matches_spark(
-        with_hashing(tokenizer, remover, column="kept"), frame, spark, tmp_path, output_cols=["tf"]
-    )
+    assert_onnx_matches_spark(pipeline, frame, spark, tmp_path, output_cols=outputs)
 
 
-@pytest.mark.parametrize(
-    "n", [1, 3]
-)  # n=2 runs end to end in tests/convert/converters/test_text_pipelines.py
-def test_ngram_matches_spark(spark, tmp_path, corpus, n):
+def test_ngram_matches_spark(spark, tmp_path, corpus):
+    """n = 1 and 3 (n = 2 runs end to end in tests/convert/converters/test_text_pipelines.py)."""
     from pyspark.ml.feature import NGram, Tokenizer
 
-    stages = [Tokenizer(inputCol="text", outputCol="words"), NGram(inputCol="words", outputCol="grams", n=n)]
-    assert_onnx_matches_spark(
-        with_hashing(*stages, column="grams"), corpus, spark, tmp_path, output_cols=["tf"]
-    )
+    tokenizer = Tokenizer(inputCol="text", outputCol="words")
+    branches = [
+        [tokenizer, NGram(inputCol="words", outputCol="grams_1", n=1)],
+        [NGram(inputCol="words", outputCol="grams_3", n=3)],
+    ]
+    pipeline, outputs = hashed_branches(branches)
+    assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
-@pytest.mark.parametrize(("min_tf", "binary"), [(2.0, False), (0.1, False), (0.05, True)])
-def test_count_vectorizer_and_idf_match_spark(spark, tmp_path, corpus, min_tf, binary):
+#: (minTF, binary) of the CountVectorizers compared, each followed by an IDF.
+COUNT_VARIANTS = [(2.0, False), (0.1, False), (0.05, True)]
+
+
+def test_count_vectorizer_and_idf_match_spark(spark, tmp_path, corpus):
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import IDF, CountVectorizer, Tokenizer
 
-    stages = [
-        Tokenizer(inputCol="text", outputCol="words"),
-        CountVectorizer(inputCol="words", outputCol="counts", vocabSize=30, minTF=min_tf, binary=binary),
-        IDF(inputCol="counts", outputCol="tfidf", minDocFreq=2),
-    ]
+    stages: list[Any] = [Tokenizer(inputCol="text", outputCol="words")]
+    outputs = []
+    for i, (min_tf, binary) in enumerate(COUNT_VARIANTS):
+        stages += [
+            CountVectorizer(
+                inputCol="words", outputCol=f"counts_{i}", vocabSize=30, minTF=min_tf, binary=binary
+            ),
+            IDF(inputCol=f"counts_{i}", outputCol=f"tfidf_{i}", minDocFreq=2),
+        ]
+        outputs += [f"counts_{i}", f"tfidf_{i}"]
     pipeline = Pipeline(stages=stages).fit(spark.createDataFrame(corpus))
-    assert "" in pipeline.stages[1].vocabulary  # empty tokens are counted like any term
-    assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=["counts", "tfidf"])
+    for vectorizer in pipeline.stages[1::2]:
+        assert "" in vectorizer.vocabulary  # empty tokens are counted like any term
+    assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
 def test_tfidf_pipeline_end_to_end(spark, tmp_path, corpus):
