@@ -47,7 +47,7 @@ def _run(action: Any) -> Any:
     help="MLflow tracking server or store (default: $MLFLOW_TRACKING_URI). The registry follows it "
     "unless $MLFLOW_REGISTRY_URI is set.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log what the library does (INFO level).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does (INFO) and Spark's warnings.")
 def main(tracking_uri: str | None, verbose: bool) -> None:
     """Inspect, promote and upgrade sparkonnx models (MLflow models of Spark ML pipelines with a
     verified ONNX graph)."""
@@ -56,10 +56,11 @@ def main(tracking_uri: str | None, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    # Spark, when a command needs it: no progress bars or INFO chatter in a terminal tool.
+    # Spark, when a command needs it: no progress bars, and only its errors unless --verbose.
+    spark_log_level = "WARN" if verbose else "ERROR"
     os.environ.setdefault(
         "PYSPARK_SUBMIT_ARGS",
-        "--conf spark.ui.showConsoleProgress=false --conf spark.log.level=ERROR pyspark-shell",
+        f"--conf spark.ui.showConsoleProgress=false --conf spark.log.level={spark_log_level} pyspark-shell",
     )
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
@@ -84,6 +85,11 @@ def inspect(model_uri: str, as_json: bool) -> None:
 def _inspect(model_uri: str) -> dict[str, Any]:
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="sparkonnx-inspect-") as download:
+        return _inspect_downloaded(model_uri, download)
+
+
+def _inspect_downloaded(model_uri: str, download: str) -> dict[str, Any]:
     from mlflow.models import Model
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
@@ -91,7 +97,7 @@ def _inspect(model_uri: str) -> dict[str, Any]:
     from mlflow_sparkonnx.exceptions import SparkOnnxError
     from mlflow_sparkonnx.flavor.report import read_report
 
-    local = _download_artifact_from_uri(model_uri, output_path=tempfile.mkdtemp(prefix="sparkonnx-inspect-"))
+    local = _download_artifact_from_uri(model_uri, output_path=download)
     model = Model.load(local)
     if FLAVOR_NAME not in model.flavors:
         hint = (

@@ -84,18 +84,29 @@ except Exception as exc:
     assert "RuntimeUnavailableError" in out and "pyspark" in out
 
 
-def test_spark_runtime_leaves_no_unzipped_model_behind(saved_models, tmp_path):
-    """The native model is unzipped into a temporary folder that is removed when the process exits."""
+def test_scoring_and_inspecting_leave_no_temporary_folder_behind(saved_models, adult_holdout, tmp_path):
+    """The native model unzipped for the Spark runtime and the graph shipped to Spark's workers sit in
+    temporary folders removed when the process exits; ``inspect``'s download is removed at once."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    rows = tmp_path / "rows.csv"
+    adult_holdout.head(20).to_csv(rows, index=False)
     code = f"""
 import os, sys, tempfile
 tempfile.tempdir = {str(scratch)!r}
 os.environ["PYSPARK_PYTHON"] = sys.executable
 import mlflow.pyfunc
+import pandas as pd
+from mlflow_sparkonnx import transform
+from mlflow_sparkonnx.cli import _inspect
+from pyspark.sql import SparkSession
 model = mlflow.pyfunc.load_model({saved_models["lr"]!r}, model_config={{"runtime": "spark"}})
-print(sorted(n for n in os.listdir({str(scratch)!r}) if n.startswith("sparkonnx-native-")))
+spark = SparkSession.getActiveSession()
+frame = spark.createDataFrame(pd.read_csv({str(rows)!r}))
+assert transform(frame, {saved_models["lr"]!r}, runtime="onnx").count() == 20
+_inspect({saved_models["lr"]!r})
+print(sorted(n.rsplit("-", 1)[0] for n in os.listdir({str(scratch)!r}) if n.startswith("sparkonnx-")))
 """
     during = run_python(code).strip().splitlines()[-1]
-    assert during.startswith("['sparkonnx-native-")  # the folder Spark loaded from existed...
-    assert not [p for p in scratch.iterdir() if p.name.startswith("sparkonnx-native-")]  # ...and is gone
+    assert during == "['sparkonnx-native', 'sparkonnx-ship']"  # the folders Spark read existed...
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("sparkonnx-")]  # ...and are gone

@@ -34,6 +34,7 @@ so there NaN comes back as null (as Spark gives null; a genuine NaN from SQL the
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -508,11 +509,14 @@ def _ship(spark: Any, onnx_path: str, sha256: str) -> str:
     connect = is_connect_session(spark)
     key = (spark.session_id if connect else spark.sparkContext.applicationId, file_name)
     if key not in _SHIPPED:
-        staging = os.path.join(tempfile.mkdtemp(prefix="sparkonnx-ship-"), file_name)
+        folder = tempfile.mkdtemp(prefix="sparkonnx-ship-")
+        staging = os.path.join(folder, file_name)
         shutil.copyfile(onnx_path, staging)
-        if connect:
+        if connect:  # uploaded now
             spark.addArtifacts(staging, file=True)
-        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:  # a cluster's executors fetch it from the driver while the application runs
             spark.sparkContext.addFile(staging)
+            atexit.register(shutil.rmtree, folder, True)
         _SHIPPED.add(key)
     return file_name
