@@ -13,6 +13,15 @@ ensure_java() {
   fi
 }
 
+ensure_chromium() {
+  # The report's layout test opens it in a real browser; without Chromium (and no root) that test skips.
+  if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Chromium not found: installing it (the report layout test uses it)." >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "Could not install Chromium: the report layout test will skip." >&2
+  fi
+}
+
 ensure_venv() {
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
@@ -30,6 +39,7 @@ case "${1:-}" in
     ;;
   test)
     ensure_java
+    ensure_chromium
     ensure_venv
     .venv/bin/ruff check .
     .venv/bin/mkdocs build --strict --quiet

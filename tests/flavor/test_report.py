@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -95,3 +99,49 @@ def test_unsupported_model_still_gets_a_plot_saying_why(saved_models):
 def test_html_page_embeds_the_plot(saved_models):
     page = open(os.path.join(saved_models["lr"], REPORT_DIR, REPORT_HTML)).read()
     assert "data:image/png;base64," in page and "LogisticRegressionModel" in page
+
+
+#: Where MLflow's UI shows an artifact: the pane beside the run's side panel is about this wide.
+ARTIFACT_PANE_PX = 900
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_MEASURE = """<script>
+const status = [...document.querySelectorAll("th")].find(th => th.textContent.trim() === "status");
+const reason = [...document.querySelectorAll("th")].find(th => th.textContent.trim() === "reason");
+const parity = [...document.querySelectorAll("h2")].find(h => h.textContent.trim() === "Parity");
+document.body.dataset.layout = JSON.stringify({
+  pageWidth: document.documentElement.scrollWidth,
+  statusRight: status.getBoundingClientRect().right,
+  reasonRight: reason.getBoundingClientRect().right,
+  parityTop: parity.getBoundingClientRect().top,
+});
+</script>"""
+
+
+@pytest.mark.skipif(_CHROMIUM is None, reason="needs Chromium (scripts/dev.sh test installs it with apt)")
+@pytest.mark.parametrize("name", ["lr", "sql"])
+def test_html_report_fits_the_mlflow_artifact_pane_in_chromium(saved_models, name, tmp_path):
+    """Laid out by a real browser 900 px wide: no sideways scrolling, the status and reason columns in
+    view, the parity section within the first screen."""
+    with open(os.path.join(saved_models[name], REPORT_DIR, REPORT_HTML), encoding="utf-8") as f:
+        page = f.read()
+    measured = tmp_path / "report.html"
+    measured.write_text(page.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    dom = subprocess.run(
+        [
+            _CHROMIUM,
+            *("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"),
+            *("--disable-background-networking", "--disable-component-update", "--hide-scrollbars"),
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--window-size={ARTIFACT_PANE_PX},1000",
+            "--dump-dom",
+            measured.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    layout = json.loads(html.unescape(re.search(r'data-layout="([^"]*)"', dom).group(1)))
+    assert layout["pageWidth"] <= ARTIFACT_PANE_PX, layout
+    assert layout["statusRight"] <= ARTIFACT_PANE_PX and layout["reasonRight"] <= ARTIFACT_PANE_PX, layout
+    assert layout["parityTop"] < 1000, layout
