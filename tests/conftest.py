@@ -4,10 +4,14 @@ one ``mlflow server``."""
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import gc
 import os
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -244,11 +248,11 @@ def text_pipeline(spark, text_frame):
 class _SavedModels(dict):
     """name -> the path of that fitted pipeline saved with save_model(onnx="auto"), saved on first use.
 
-    Each xdist worker saves only the models its tests read (a save is ~4 s; six of them were made
-    in every worker).
+    A model is fitted and saved once per test run: the xdist workers share the folder, and the first
+    worker to need a model saves it while the others wait on its lock (tests only read these folders).
     """
 
-    def __init__(self, root, examples: dict) -> None:
+    def __init__(self, root: Path, examples: dict[str, Callable[[], tuple[Any, Any]]]) -> None:
         super().__init__()
         self._root, self._examples = root, examples
 
@@ -258,43 +262,42 @@ class _SavedModels(dict):
         if name == "glr":  # an alias of "mismatch", kept for tests written when GLR was the example
             self[name] = self["mismatch"]
             return self[name]
-        model, input_example = self._examples[name]
-        path = str(self._root / name)
-        context = deliberately_wrong_converter() if name == "mismatch" else nullcontext()
-        with context:
-            mlflow_sparkonnx.save_model(model, path, input_example=input_example)
-        self[name] = path
-        return path
+        path = self._root / name
+        with open(self._root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (path / "MLmodel").exists():  # save_model moves a finished folder into place
+                model, input_example = self._examples[name]()
+                context = deliberately_wrong_converter() if name == "mismatch" else nullcontext()
+                with context:
+                    mlflow_sparkonnx.save_model(model, str(path), input_example=input_example)
+        self[name] = str(path)
+        return str(path)
 
 
 @pytest.fixture(scope="session")
-def saved_models(
-    tmp_path_factory,
-    spark,
-    lr_pipeline,
-    rf_pipeline,
-    gbt_regressor_pipeline,
-    text_pipeline,
-    mismatch_fitted_pipeline,
-    sql_pipeline,
-    adult_train,
-    text_frame,
-):
+def saved_models(tmp_path_factory, request, spark, adult_train, text_frame):
     """Each fitted pipeline saved once with save_model(onnx="auto"), when a test first reads it.
 
     "mismatch" is saved with its deliberately wrong converter registered (native only); "glr" is
     an alias of it kept for tests written when GeneralizedLinearRegression was the example.
     """
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "saved-models"
+    root.mkdir(exist_ok=True)
     example = adult_train.drop(columns=["income"]).head(300)
+
+    def fitted(fixture: str, input_example: Any) -> Callable[[], tuple[Any, Any]]:
+        return lambda: (request.getfixturevalue(fixture), input_example)
+
     return _SavedModels(
-        tmp_path_factory.mktemp("models"),
+        root,
         {
-            "lr": (lr_pipeline, example),
-            "rf": (rf_pipeline, example),
-            "gbt": (gbt_regressor_pipeline, spark.createDataFrame(example)),
-            "text": (text_pipeline, text_frame[["text"]]),
-            "mismatch": (mismatch_fitted_pipeline, example),
-            "sql": (sql_pipeline, example.head(100)),
+            "lr": fitted("lr_pipeline", example),
+            "rf": fitted("rf_pipeline", example),
+            "gbt": fitted("gbt_regressor_pipeline", spark.createDataFrame(example)),
+            "text": fitted("text_pipeline", text_frame[["text"]]),
+            "mismatch": fitted("mismatch_fitted_pipeline", example),
+            "sql": fitted("sql_pipeline", example.head(100)),
         },
     )
 

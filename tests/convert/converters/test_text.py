@@ -1,7 +1,7 @@
 """Text converters against Spark, through the flavor's parity helper.
 
-Token arrays stay inside the graph (they are padded there), so token-producing stages are
-checked through a HashingTF with 2^14 buckets: a wrong, missing or extra token changes a count.
+Token-producing stages are compared on their token arrays themselves (served at each row's own
+length), several settings of a stage as branches of one pipeline.
 """
 
 from __future__ import annotations
@@ -126,19 +126,13 @@ def with_hashing(*stages: object, column: str):
     return PipelineModel(stages=[*stages, HashingTF(inputCol=column, outputCol="tf", numFeatures=1 << 14)])
 
 
-def hashed_branches(branches: list[list[Any]]) -> tuple[Any, list[str]]:
-    """One pipeline from several token branches, each ending in a column that a HashingTF of its own
-    (2^14 buckets, output ``tf_<i>``) counts; returns the pipeline and those outputs."""
+def token_branches(branches: list[list[Any]]) -> tuple[Any, list[str]]:
+    """One pipeline from several token branches; returns it and each branch's last column, whose token
+    arrays are compared with Spark's as they are (every token, in order)."""
     from pyspark.ml import PipelineModel
-    from pyspark.ml.feature import HashingTF
 
-    stages: list[Any] = []
-    outputs = []
-    for i, branch in enumerate(branches):
-        outputs.append(f"tf_{i}")
-        last = branch[-1].getOutputCol()
-        stages += [*branch, HashingTF(inputCol=last, outputCol=outputs[-1], numFeatures=1 << 14)]
-    return PipelineModel(stages=stages), outputs
+    stages = [stage for branch in branches for stage in branch]
+    return PipelineModel(stages=stages), [branch[-1].getOutputCol() for branch in branches]
 
 
 #: (pattern, gaps, minTokenLength, toLowercase) of the RegexTokenizers that convert.
@@ -166,7 +160,7 @@ def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus):
         )
         for i, (pattern, gaps, min_length, lower) in enumerate(REGEX_VARIANTS)
     ]
-    pipeline, outputs = hashed_branches([[t] for t in tokenizers])
+    pipeline, outputs = token_branches([[t] for t in tokenizers])
     assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
@@ -201,7 +195,7 @@ def test_stop_words_remover_matches_spark(spark, tmp_path, corpus):
         if stop_words is not None:
             remover.setStopWords(stop_words)
         branches.append([tokenizer, remover] if i == 0 else [remover])
-    pipeline, outputs = hashed_branches(branches)
+    pipeline, outputs = token_branches(branches)
     frame = pd.concat([corpus, pd.DataFrame({"text": ["THE OF AND", "the of and a", "Spark spark SPARK"]})])
     assert_onnx_matches_spark(pipeline, frame, spark, tmp_path, output_cols=outputs)
 
@@ -215,7 +209,7 @@ def test_ngram_matches_spark(spark, tmp_path, corpus):
         [tokenizer, NGram(inputCol="words", outputCol="grams_1", n=1)],
         [NGram(inputCol="words", outputCol="grams_3", n=3)],
     ]
-    pipeline, outputs = hashed_branches(branches)
+    pipeline, outputs = token_branches(branches)
     assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
