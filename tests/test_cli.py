@@ -128,7 +128,10 @@ def test_upgrade_an_mlflow_spark_model_then_promote_and_serve(
     registered = tracking_server
     example = adult_train.drop(columns=["income"]).head(100)
     with mlflow.start_run(experiment_id=registered.experiment_id) as run:
-        mlflow.spark.log_model(lr_pipeline, "spark-model", input_example=example)
+        # Requirements given: MLflow would otherwise infer them by loading the model in a new JVM.
+        mlflow.spark.log_model(
+            lr_pipeline, "spark-model", input_example=example, pip_requirements=["pyspark"]
+        )
     source = f"runs:/{run.info.run_id}/spark-model"
 
     result = invoke_cli(registered, "upgrade", source, "--register", "cli-upgraded")
