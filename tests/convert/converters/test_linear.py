@@ -49,9 +49,32 @@ def _fit(spark, frame: pd.DataFrame, **params) -> Pipeline:
     return Pipeline(stages=stages).fit(spark.createDataFrame(frame))
 
 
+@pytest.fixture(scope="module")
+def binary_model(spark, binary_frames):
+    """Fitted once: the thresholds below are applied to copies (they do not change the fit)."""
+    return _fit(spark, binary_frames[0])
+
+
+@pytest.fixture(scope="module")
+def multi_model(spark, multi_frames):
+    return _fit(spark, multi_frames[0])
+
+
+def with_threshold(model, **params):
+    """A copy of the fitted pipeline whose LogisticRegressionModel has ``threshold`` or ``thresholds`` set."""
+    copy = model.copy()
+    regression = copy.stages[-1]
+    if "threshold" in params:
+        regression.setThreshold(params["threshold"])
+    if "thresholds" in params:
+        regression.setThresholds(params["thresholds"])
+    return copy
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.35, 0.8, 0.02, 0.0, 1.0])
-def test_binary_threshold(spark, tmp_path, binary_frames, threshold):
-    model = _fit(spark, binary_frames[0], threshold=threshold)
+def test_binary_threshold(spark, tmp_path, binary_frames, binary_model, threshold):
+    model = with_threshold(binary_model, threshold=threshold)
+    assert model.stages[-1].getThreshold() == threshold
     conf = assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS)
     positives = model.transform(spark.createDataFrame(binary_frames[1])).where("prediction = 1").count()
     print(f"threshold {threshold}: Spark predicts 1 on {positives} of {len(binary_frames[1])} rows")
@@ -72,9 +95,9 @@ def test_binary_zero_threshold_paths(spark, tmp_path, binary_frames, raw_column,
     report_parity(conf)
 
 
-def test_binary_thresholds_pair(spark, tmp_path, binary_frames):
+def test_binary_thresholds_pair(spark, tmp_path, binary_frames, binary_model):
     """``thresholds=[t0, t1]`` on a binary model means ``threshold = 1 / (1 + t0 / t1)``."""
-    model = _fit(spark, binary_frames[0], thresholds=[0.7, 0.3])
+    model = with_threshold(binary_model, thresholds=[0.7, 0.3])
     report_parity(
         assert_onnx_matches_spark(model, binary_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS)
     )
@@ -90,9 +113,8 @@ def test_binary_multinomial_family(spark, tmp_path, binary_frames):
 
 
 @pytest.mark.parametrize("thresholds", [None, [0.5, 0.2, 0.9, 0.3], [0.4, 0.0, 0.6, 0.5]])
-def test_multinomial(spark, tmp_path, multi_frames, thresholds):
-    params = {"thresholds": thresholds} if thresholds else {}
-    model = _fit(spark, multi_frames[0], **params)
+def test_multinomial(spark, tmp_path, multi_frames, multi_model, thresholds):
+    model = with_threshold(multi_model, thresholds=thresholds) if thresholds else multi_model
     assert model.stages[-1].numClasses == 4
     report_parity(assert_onnx_matches_spark(model, multi_frames[1], spark, tmp_path, output_cols=ALL_OUTPUTS))
 
