@@ -95,7 +95,7 @@ class ScoringServer:
             try:
                 if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
                     return time.monotonic() - start
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
                 pass
             time.sleep(0.25)
         self.stop()
