@@ -1,10 +1,14 @@
-"""The native model as one portable file: zipping, safe extraction, checksums."""
+"""The native model as one portable file: zipping, safe extraction, checksums, and the temporary
+folders its files are unpacked into."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -79,3 +83,10 @@ def verify_checksum(path: str | os.PathLike[str], expected: str | None) -> None:
             f"Model file '{os.path.basename(path)}' is damaged or altered: sha256 {actual}, "
             f"MLmodel records {expected}."
         )
+
+
+def temporary_dir_until_exit(prefix: str) -> str:
+    """A new temporary directory, removed when the process exits (for files Spark may read until then)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path

@@ -34,7 +34,6 @@ so there NaN comes back as null (as Spark gives null; a genuine NaN from SQL the
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import os
@@ -46,7 +45,7 @@ from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; 
 
 import pandas as pd
 
-from mlflow_sparkonnx.artifacts import verify_checksum
+from mlflow_sparkonnx.artifacts import temporary_dir_until_exit, verify_checksum
 from mlflow_sparkonnx.contract import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, ModelContract
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import spark_refusals
@@ -509,14 +508,14 @@ def _ship(spark: Any, onnx_path: str, sha256: str) -> str:
     connect = is_connect_session(spark)
     key = (spark.session_id if connect else spark.sparkContext.applicationId, file_name)
     if key not in _SHIPPED:
-        folder = tempfile.mkdtemp(prefix="sparkonnx-ship-")
-        staging = os.path.join(folder, file_name)
-        shutil.copyfile(onnx_path, staging)
         if connect:  # uploaded now
-            spark.addArtifacts(staging, file=True)
-            shutil.rmtree(folder, ignore_errors=True)
+            with tempfile.TemporaryDirectory(prefix="sparkonnx-ship-") as folder:
+                staging = os.path.join(folder, file_name)
+                shutil.copyfile(onnx_path, staging)
+                spark.addArtifacts(staging, file=True)
         else:  # a cluster's executors fetch it from the driver while the application runs
+            staging = os.path.join(temporary_dir_until_exit("sparkonnx-ship-"), file_name)
+            shutil.copyfile(onnx_path, staging)
             spark.sparkContext.addFile(staging)
-            atexit.register(shutil.rmtree, folder, True)
         _SHIPPED.add(key)
     return file_name

@@ -14,7 +14,6 @@ also loaded back by Spark there.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mlflow_sparkonnx.artifacts import extract_zip, verify_checksum, zip_directory
+from mlflow_sparkonnx.artifacts import extract_zip, temporary_dir_until_exit, verify_checksum, zip_directory
 from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import ArtifactIntegrityError, RuntimeUnavailableError
 from mlflow_sparkonnx.sparkml.session import is_connect_session, is_local_session
@@ -204,8 +203,7 @@ def extract_native_model(local_path: str, contract: ModelContract) -> str:
     """
     archive = os.path.join(local_path, contract.native_model)
     verify_checksum(archive, contract.native_model_sha256)
-    target = tempfile.mkdtemp(prefix="sparkonnx-native-")
-    atexit.register(shutil.rmtree, target, True)
+    target = temporary_dir_until_exit("sparkonnx-native-")
     extract_zip(archive, target)
     return target
 
