@@ -1,7 +1,7 @@
 """Text converters against Spark, through the flavor's parity helper.
 
 Token-producing stages are compared on their token arrays themselves (served at each row's own
-length), several settings of a stage as branches of one pipeline.
+length); several settings of a stage run side by side in one pipeline, each an output of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from parity import assert_onnx_matches_spark, spark_transform
+from pyspark.ml import PipelineModel
 from text_data import EDGE_CASES, documents, labelled
 
 import mlflow_sparkonnx
@@ -24,7 +25,6 @@ def corpus() -> pd.DataFrame:
 
 
 def tokenize_and_hash(**hashing: object):
-    from pyspark.ml import PipelineModel
     from pyspark.ml.feature import HashingTF, Tokenizer
 
     return PipelineModel(
@@ -40,7 +40,6 @@ HASHING_VARIANTS = [(1, False), (7, True), (4096, False), (4096, True)]
 
 
 def test_tokenizer_and_hashing_tf_match_spark(spark, tmp_path, corpus):
-    from pyspark.ml import PipelineModel
     from pyspark.ml.feature import HashingTF, Tokenizer
 
     hashers = [
@@ -120,19 +119,9 @@ def test_known_lowercase_differences_are_caught(spark, tmp_path, text):
 
 
 def with_hashing(*stages: object, column: str):
-    from pyspark.ml import PipelineModel
     from pyspark.ml.feature import HashingTF
 
     return PipelineModel(stages=[*stages, HashingTF(inputCol=column, outputCol="tf", numFeatures=1 << 14)])
-
-
-def token_branches(branches: list[list[Any]]) -> tuple[Any, list[str]]:
-    """One pipeline from several token branches; returns it and each branch's last column, whose token
-    arrays are compared with Spark's as they are (every token, in order)."""
-    from pyspark.ml import PipelineModel
-
-    stages = [stage for branch in branches for stage in branch]
-    return PipelineModel(stages=stages), [branch[-1].getOutputCol() for branch in branches]
 
 
 #: (pattern, gaps, minTokenLength, toLowercase) of the RegexTokenizers that convert.
@@ -160,8 +149,8 @@ def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus):
         )
         for i, (pattern, gaps, min_length, lower) in enumerate(REGEX_VARIANTS)
     ]
-    pipeline, outputs = token_branches([[t] for t in tokenizers])
-    assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
+    outputs = [t.getOutputCol() for t in tokenizers]
+    assert_onnx_matches_spark(PipelineModel(stages=tokenizers), corpus, spark, tmp_path, output_cols=outputs)
 
 
 def test_regex_tokenizer_other_patterns_are_not_served(spark, tmp_path, corpus):
@@ -189,13 +178,14 @@ def test_stop_words_remover_matches_spark(spark, tmp_path, corpus):
     tokenizer = RegexTokenizer(
         inputCol="text", outputCol="words", pattern="\\s", minTokenLength=0, toLowercase=False
     )
-    branches = []
+    removers = []
     for i, (stop_words, case_sensitive) in enumerate(STOP_WORD_VARIANTS):
         remover = StopWordsRemover(inputCol="words", outputCol=f"kept_{i}", caseSensitive=case_sensitive)
         if stop_words is not None:
             remover.setStopWords(stop_words)
-        branches.append([tokenizer, remover] if i == 0 else [remover])
-    pipeline, outputs = token_branches(branches)
+        removers.append(remover)
+    pipeline = PipelineModel(stages=[tokenizer, *removers])
+    outputs = [r.getOutputCol() for r in removers]
     frame = pd.concat([corpus, pd.DataFrame({"text": ["THE OF AND", "the of and a", "Spark spark SPARK"]})])
     assert_onnx_matches_spark(pipeline, frame, spark, tmp_path, output_cols=outputs)
 
@@ -204,12 +194,9 @@ def test_ngram_matches_spark(spark, tmp_path, corpus):
     """n = 1 and 3 (n = 2 runs end to end in tests/convert/converters/test_text_pipelines.py)."""
     from pyspark.ml.feature import NGram, Tokenizer
 
-    tokenizer = Tokenizer(inputCol="text", outputCol="words")
-    branches = [
-        [tokenizer, NGram(inputCol="words", outputCol="grams_1", n=1)],
-        [NGram(inputCol="words", outputCol="grams_3", n=3)],
-    ]
-    pipeline, outputs = token_branches(branches)
+    grams = [NGram(inputCol="words", outputCol=f"grams_{n}", n=n) for n in (1, 3)]
+    pipeline = PipelineModel(stages=[Tokenizer(inputCol="text", outputCol="words"), *grams])
+    outputs = [g.getOutputCol() for g in grams]
     assert_onnx_matches_spark(pipeline, corpus, spark, tmp_path, output_cols=outputs)
 
 
