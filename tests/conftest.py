@@ -93,6 +93,18 @@ def tracking_uri(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def package_wheel(tmp_path_factory) -> Path:
+    """This checkout built as a wheel (``pip wheel --no-deps``), as a user would ship the package."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("dist")
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(root), "-w", str(out)]
+    subprocess.run(command, check=True, timeout=600, capture_output=True)
+    return next(out.glob("mlflow_sparkonnx-*.whl"))
+
+
+@pytest.fixture(scope="session")
 def tracking_server_process(tmp_path_factory):
     """One ``mlflow server`` for the session (each start costs 10-15 s); see tracking_server.py."""
     from tracking_server import start_server, stop_server

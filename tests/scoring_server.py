@@ -52,22 +52,25 @@ class ScoringServer:
     Constructing it launches the process; :meth:`wait_until_up` waits for ``/ping``.
     """
 
-    def __init__(self, model_path: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, model_path: str, log_dir: Path, env: dict[str, str] | None = None, python: str | None = None
+    ) -> None:
         self.model_path = model_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = log_dir / f"serve-{self.port}.stderr"
-        bin_dir = os.path.dirname(sys.executable)
+        python = python or sys.executable  # another virtualenv's python serves with that environment
+        bin_dir = os.path.dirname(python)
         full_env = {k: v for k, v in os.environ.items() if k not in _OVERRIDE_VARS}
         full_env.update(
             PATH=f"{bin_dir}{os.pathsep}{full_env.get('PATH', '')}",  # uvicorn is found on PATH
             MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK="true",
-            PYSPARK_PYTHON=sys.executable,
-            PYSPARK_DRIVER_PYTHON=sys.executable,
+            PYSPARK_PYTHON=python,
+            PYSPARK_DRIVER_PYTHON=python,
         )
         full_env.update(env or {})
         mlflow_cli = os.path.join(bin_dir, "mlflow")
-        command = [mlflow_cli] if os.path.exists(mlflow_cli) else [sys.executable, "-m", "mlflow"]
+        command = [mlflow_cli] if os.path.exists(mlflow_cli) else [python, "-m", "mlflow"]
         command += ["models", "serve", "-m", model_path, "--env-manager", "local"]
         command += ["-h", "127.0.0.1", "-p", str(self.port)]
         self._stderr = open(self.stderr_path, "wb")  # closed in stop()

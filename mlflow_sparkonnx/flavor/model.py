@@ -40,6 +40,12 @@ from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum
 from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract, OnnxStatus
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor.mlflow_compat import log_with_flavor, logged_model_location, model_name
+from mlflow_sparkonnx.flavor.package_wheel import (
+    check_package_wheel,
+    conda_env_with_wheel,
+    copy_package_wheel,
+    requirements_with_wheel,
+)
 from mlflow_sparkonnx.flavor.report import REPORT_DIR, write_report
 from mlflow_sparkonnx.flavor.search_tags import tag_logged_model
 from mlflow_sparkonnx.sparkml.native_model import (
@@ -135,6 +141,7 @@ def save_model(
     code_paths: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
     dfs_tmpdir: str | None = None,
+    package_wheel: str | os.PathLike[str] | None = None,
     mlflow_model: Model | None = None,
 ) -> None:
     """Save a fitted Spark ML model with its zipped native form and, if verified, an ONNX graph.
@@ -144,7 +151,9 @@ def save_model(
     otherwise saves native-only with a warning; ``"require"`` raises instead; ``False`` skips
     conversion. Nothing is left at ``path`` if saving fails. ``dfs_tmpdir`` is where a Spark
     Connect server (or a cluster) writes the native model before it is fetched (default:
-    ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``, on the server's side).
+    ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``, on the server's side). ``package_wheel`` (a path to
+    this package's ``.whl``) is stored in the model and its requirements install it from there, for
+    serving environments whose package index does not have ``mlflow-sparkonnx``.
     """
     from mlflow_sparkonnx.flavor.analysis import analyse
     from mlflow_sparkonnx.sparkml.pipeline import as_pipeline_model
@@ -155,6 +164,7 @@ def save_model(
     if parity_rows < 1:
         raise SparkOnnxError(f"parity_rows must be at least 1, not {parity_rows}.")
     _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
+    wheel = check_package_wheel(package_wheel) if package_wheel is not None else None
     path = os.path.abspath(path)
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
         raise SparkOnnxError(f"Path '{path}' already exists and is not empty.")
@@ -187,6 +197,7 @@ def save_model(
             code_paths=code_paths,
             metadata=metadata,
             env=(conda_env, pip_requirements, extra_pip_requirements),
+            package_wheel=wheel,
         )
         if os.path.isdir(path):
             os.rmdir(path)  # empty, checked above
@@ -215,6 +226,7 @@ def _write_model_dir(
     code_paths: list[str] | None,
     metadata: dict[str, Any] | None,
     env: tuple[Any, Any, Any],
+    package_wheel: str | None,
 ) -> None:
     import onnx as onnx_lib
 
@@ -244,7 +256,7 @@ def _write_model_dir(
     contract = model_contract(analysis, path)
     mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **contract.to_flavor())
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
-    _write_environment(path, env, include_pyspark=not verified)
+    _write_environment(path, env, include_pyspark=not verified, package_wheel=package_wheel)
     write_report(os.path.join(path, REPORT_DIR), contract, analysis)
 
 
@@ -297,7 +309,9 @@ def _json_friendly(frame: Any) -> Any:
     return frame.map(lambda v: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
 
 
-def _write_environment(path: str, env: tuple[Any, Any, Any], include_pyspark: bool) -> None:
+def _write_environment(
+    path: str, env: tuple[Any, Any, Any], include_pyspark: bool, package_wheel: str | None
+) -> None:
     conda_env, pip_requirements, extra_pip_requirements = env
     if conda_env is None:
         default_reqs = get_default_pip_requirements(include_pyspark) if pip_requirements is None else None
@@ -306,6 +320,10 @@ def _write_environment(path: str, env: tuple[Any, Any, Any], include_pyspark: bo
         )
     else:
         conda_env, pip_requirements, pip_constraints = _process_conda_env(conda_env)
+    if package_wheel is not None:  # after MLflow's processing, which would treat the option as a package
+        copy_package_wheel(package_wheel, path)
+        pip_requirements = requirements_with_wheel(pip_requirements)
+        conda_env = conda_env_with_wheel(conda_env)
     with open(os.path.join(path, _CONDA_ENV_FILE_NAME), "w") as f:
         yaml.safe_dump(conda_env, stream=f, default_flow_style=False)
     if pip_constraints:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +90,78 @@ print(json.dumps({{
     assert scored["runtime"] == "onnx"
     assert scored["prediction"] == expected["prediction"].tolist()
     np.testing.assert_allclose(scored["probability"], expected["probability"].tolist(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_model_carrying_its_wheel_installs_and_serves_from_its_own_files(
+    lr_pipeline, adult_train, adult_holdout, package_wheel, tmp_path
+):
+    """save_model(package_wheel=...): a fresh virtualenv gets everything from the model's own
+    requirements.txt (no index has mlflow-sparkonnx), and `mlflow models serve` from it answers."""
+    import shutil
+
+    import mlflow.pyfunc
+    from scoring_server import ScoringServer
+
+    import mlflow_sparkonnx
+
+    saved = tmp_path / "saved"
+    example = adult_train.drop(columns=["income"]).head(100)
+    mlflow_sparkonnx.save_model(
+        lr_pipeline,
+        str(saved),
+        input_example=example,
+        extra_pip_requirements=["requests>=2"],
+        package_wheel=package_wheel,
+    )
+    requirements = (saved / "requirements.txt").read_text().splitlines()
+    assert requirements[0] == "--find-links wheels" and "requests>=2" in requirements
+    assert requirements[-1] == f"mlflow-sparkonnx=={mlflow_sparkonnx.__version__}"
+    conda = yaml.safe_load((saved / "conda.yaml").read_text())
+    assert next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict)) == requirements
+    assert [p.name for p in (saved / "wheels").iterdir()] == [package_wheel.name]
+    assert (saved / "wheels" / package_wheel.name).read_bytes() == package_wheel.read_bytes()
+
+    # The model alone, somewhere else; pip runs from yet another folder, as deployment tools do.
+    model = shutil.copytree(saved, tmp_path / "deployed" / "model")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-compile"]
+    installed = subprocess.run(
+        [*pip, "--disable-pip-version-check", "-r", str(model / "requirements.txt")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import mlflow_sparkonnx, importlib.util as u; "
+            "print(mlflow_sparkonnx.__file__, u.find_spec('pyspark') is not None)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PATH": str(venv / "bin")},
+    ).stdout.split()
+    assert where[0].startswith(f"{venv}/") and where[1] == "False", where
+
+    frame = adult_holdout.head(20)
+    expected = mlflow.pyfunc.load_model(str(saved)).predict(frame)
+    server = ScoringServer(str(model), tmp_path, python=str(python), env={"PYTHONPATH": ""}).wait_until_up()
+    try:
+        response = server.post(json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))}))
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.text[:2000]
+    predictions = response.json()["predictions"]
+    assert [p["prediction"] for p in predictions] == expected["prediction"].tolist()
+    np.testing.assert_allclose(
+        [p["probability"] for p in predictions], expected["probability"].tolist(), rtol=0, atol=1e-12
+    )
