@@ -28,7 +28,6 @@ from scoring_server import ScoringServer
 
 import mlflow_sparkonnx
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.compat
 OUTPUTS = ["prediction", "probability"]
 STAGE_METADATA = re.compile(r"stages/([^/]+)/metadata/part-[^/]+")
@@ -96,7 +95,7 @@ def test_both_pyfunc_runtimes_give_one_answer(saved, rows):
 
 
 def test_log_model_by_name_and_by_artifact_path_then_load_from_the_registry(
-    tracking_uri, lr_pipeline, example, rows, saved
+    tracking_uri, lr_pipeline, example, rows, saved, package_wheel, tmp_path
 ):
     from mlflow.artifacts import download_artifacts
 
@@ -110,7 +109,9 @@ def test_log_model_by_name_and_by_artifact_path_then_load_from_the_registry(
             params={"maxIter": 30},
             tags={"team": "compat"},
         )
-        by_path = mlflow.sparkonnx.log_model(lr_pipeline, artifact_path="by-path", input_example=example)
+        by_path = mlflow.sparkonnx.log_model(
+            lr_pipeline, artifact_path="by-path", input_example=example, package_wheel=package_wheel
+        )
     assert by_name.flavors["sparkonnx"]["onnx_status"] == "verified"
     assert by_name.registered_model_version == 1
     for uri in (
@@ -125,6 +126,21 @@ def test_log_model_by_name_and_by_artifact_path_then_load_from_the_registry(
     for name in ("by-name", "by-path"):
         report = download_artifacts(run_id=run.info.run_id, artifact_path=f"sparkonnx_report/{name}")
         assert "report.html" in os.listdir(report)
+    # The model logged with its wheel: pip resolves its requirements from its own files alone.
+    carried = Path(download_artifacts(by_path.model_uri, dst_path=str(tmp_path / "carried")))
+    assert (carried / "wheels" / package_wheel.name).is_file()
+    check = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "-q",
+        "-r",
+        str(carried / "requirements.txt"),
+    ]
+    resolved = subprocess.run(check, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert resolved.returncode == 0, resolved.stderr[-3000:]
     recorded = mlflow.MlflowClient().get_run(run.info.run_id).data
     if int(mlflow.__version__.split(".")[0]) < 3:  # no logged models: the run holds params and tags
         assert recorded.params["maxIter"] == "30" and recorded.tags["team"] == "compat"
@@ -185,11 +201,9 @@ def test_upgrade_promote_and_the_cli(tracking_uri, lr_pipeline, example, tmp_pat
 
 
 @pytest.mark.slow
-def test_the_model_requirements_resolve_with_pip(saved, tmp_path):
+def test_the_model_requirements_resolve_with_pip(saved, package_wheel):
     """pip resolves each model's requirements.txt, with this package taken from a wheel built here."""
-    wheels = tmp_path / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)]
-    subprocess.run(build, check=True, timeout=600, capture_output=True)
+    wheels = package_wheel.parent
     for name in ("lr", "sql"):
         requirements = Path(saved[name]) / "requirements.txt"
         check = [sys.executable, "-m", "pip", "install", "--dry-run", "-q", "--find-links", str(wheels)]
