@@ -132,17 +132,16 @@ def analyse(
     chosen_outputs = list(output_cols) if output_cols else default_output_columns(stages)
     if not chosen_outputs:
         raise SparkOnnxError("Cannot tell the pipeline's output columns; pass output_cols=[...].")
-    kept, dropped = prune_stages(stages, chosen_outputs)
-    from pyspark.ml import PipelineModel
-
-    pruned = PipelineModel(stages=kept)
-
     if input_example is None:
         raise SparkOnnxError(
             "input_example is required: a pandas or Spark DataFrame of raw input rows. It types "
             "the model's inputs and supplies the rows the ONNX graph is verified on."
         )
     frame, example_columns = example_to_frames(input_example, spark, parity_rows)
+    kept, dropped = prune_stages(stages, chosen_outputs, [c.name for c in example_columns])
+    from pyspark.ml import PipelineModel
+
+    pruned = PipelineModel(stages=kept)
     required = required_input_columns(kept)
     if required is None:
         inputs = example_columns

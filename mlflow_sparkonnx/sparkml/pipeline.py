@@ -6,6 +6,7 @@ Everything here works on pyspark objects but never starts a Spark job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,14 +120,23 @@ def default_output_columns(stages: list[Any]) -> list[str] | None:
     return outputs or None
 
 
-def prune_stages(stages: list[Any], output_cols: list[str]) -> tuple[list[Any], list[Any]]:
+def prune_stages(
+    stages: list[Any], output_cols: list[str], input_columns: Collection[str] = ()
+) -> tuple[list[Any], list[Any]]:
     """Split stages into those needed for ``output_cols`` and those that are not.
 
     A stage is needed when one of its outputs is needed; its inputs then become needed.
     Stages whose columns cannot be read (SQLTransformer, custom code) are always kept, and
-    so is everything before them. Typical dropped stages index the training label.
+    so is everything before them. A stage with ``handleInvalid="skip"`` is needed too when
+    Spark would run it on ``input_columns`` (the caller's columns): its filter drops rows from
+    every output. (A stage that raises on a row, ``"error"`` or KMeans on NaN, does so in a
+    projection of a column nobody selects, which Spark computes or not depending on the plan:
+    such a stage stays dropped.) The exception is a StringIndexer whose output no stage reads, the training
+    label's: Spark skips it when its column is absent, as it is when callers score. Such label
+    indexers are the typical dropped stages.
     """
-    needed: set[str] | None = set(output_cols)
+    filtering = _row_dropping_outputs(stages, set(input_columns))
+    needed: set[str] | None = set(output_cols) | filtering
     kept_reversed, dropped = [], []
     for stage in reversed(stages):
         cols = stage_columns(stage)
@@ -144,6 +154,24 @@ def prune_stages(stages: list[Any], output_cols: list[str]) -> tuple[list[Any], 
             output_cols,
         )
     return list(reversed(kept_reversed)), list(reversed(dropped))
+
+
+def _row_dropping_outputs(stages: list[Any], available: set[str]) -> set[str]:
+    """Outputs of the stages that Spark runs on ``available`` columns and that drop rows."""
+    from pyspark.ml.feature import StringIndexerModel
+
+    all_columns = [stage_columns(stage) for stage in stages]
+    read = {c for cols in all_columns for c in (cols.inputs or ())}
+    dropping: set[str] = set()
+    for stage, cols in zip(stages, all_columns, strict=True):
+        if cols.inputs is None or not set(cols.inputs) <= available:
+            continue  # Spark could not run it on the caller's columns
+        available |= set(cols.outputs)
+        label_indexer = isinstance(stage, StringIndexerModel) and not read & set(cols.outputs)
+        skips = stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
+        if skips and not label_indexer:
+            dropping |= set(cols.outputs)
+    return dropping
 
 
 def required_input_columns(stages: list[Any]) -> list[str] | None:
