@@ -57,6 +57,20 @@ def outside_splits(rule: NumericRule) -> str:
     return f"outside its Bucketizer's splits [{rule.low}, {rule.high}], which Spark refuses"
 
 
+def _lower_split_is_positive_zero(rule: NumericRule) -> bool:
+    return rule.low == 0.0 and not np.signbit(rule.low)
+
+
+def outside_bounds(values: np.ndarray, rule: NumericRule) -> np.ndarray:
+    """Rows outside a Bucketizer's outer splits, as Spark decides it: its binary search orders -0.0
+    below 0.0 (Java's ``Double.compare``), so -0.0 is outside when the lowest split is 0.0."""
+    with np.errstate(invalid="ignore"):
+        outside = (values < rule.low) | (values > rule.high)
+    if _lower_split_is_positive_zero(rule):
+        outside |= (values == 0.0) & np.signbit(values)
+    return outside
+
+
 def naive_bayes_rule(model_type: str) -> str:
     """Why a NaiveBayes of ``model_type`` refuses a value."""
     if model_type == "bernoulli":
@@ -198,9 +212,7 @@ def find_violations(
             refused.append(_vector_refusals(column, frame[column], rule.naive_bayes or "multinomial"))
             continue
         values = np.asarray(frame[column], dtype="float64")
-        with np.errstate(invalid="ignore"):
-            outside = (values < rule.low) | (values > rule.high)
-        refused.append((column, outside, outside_splits(rule)))
+        refused.append((column, outside_bounds(values, rule), outside_splits(rule)))
         missing = np.isnan(values)
         if rule.nan == "error":
             refused.append((column, missing, NAN_REFUSED))
@@ -300,7 +312,7 @@ class InputGuards:
             values = np.asarray(frame[column], dtype="float64")
             if rule.bounded or rule.naive_bayes is not None:  # (errstate costs ~2 us: only where needed)
                 with np.errstate(invalid="ignore"):
-                    if rule.bounded and ((values < rule.low) | (values > rule.high)).any():
+                    if rule.bounded and outside_bounds(values, rule).any():
                         return rows_to_skip(frame, self.closed, self.ranges)
                     if rule.naive_bayes is not None:
                         bad = _naive_bayes_refusals(values, rule.naive_bayes)
@@ -356,6 +368,8 @@ def spark_refusals(
         missing = value.isNull() | F.isnan(number)
         if rule.bounded:
             outside = (number < rule.low) | (number > rule.high)
+            if _lower_split_is_positive_zero(rule):  # SQL says -0.0 = 0.0; its text does not
+                outside = outside | ((number == 0.0) & (number.cast("string") == "-0.0"))
             checks.append((outside, F.concat(number.cast("string"), F.lit(f", {outside_splits(rule)}"))))
         if rule.nan == "error":
             checks.append((missing, F.lit(NAN_REFUSED)))

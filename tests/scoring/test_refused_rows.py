@@ -248,3 +248,22 @@ def test_both_runtimes_refuse_the_same_first_row_or_give_the_same_values(cluster
         return
     assert onnx["prediction"].tolist() == spark["prediction"].tolist()
     assert onnx["idx_vec"].tolist() == spark["idx_vec"].tolist()
+
+
+def test_negative_zero_below_a_zero_lowest_split_is_refused_as_spark_refuses_it(spark, tmp_path):
+    """Spark's Bucketizer searches its splits in Java's order, where -0.0 < 0.0: with 0.0 as the
+    lowest split it raises "Feature value -0.0 out of Bucketizer bounds" (found by edge probes)."""
+    from pyspark.ml.feature import Bucketizer
+
+    from mlflow_sparkonnx.scoring.spark_scoring import transform
+
+    pipeline = PipelineModel(stages=[Bucketizer(splits=[0.0, 10.0, 30.0], inputCol="y", outputCol="bucket")])
+    example = pd.DataFrame({"y": np.linspace(0.0, 30.0, 300)})
+    save(pipeline, tmp_path / "m", example)
+    frames = [pd.DataFrame({"y": [value]}) for value in (-0.0, 0.0, 5e-324, -5e-324, 30.0)]
+    assert [spark_outcome(pipeline, spark, f, "bucket") for f in frames] == [REFUSED, 0.0, 0.0, REFUSED, 1.0]
+    assert_same_outcomes(pipeline, spark, tmp_path / "m", frames, "bucket")
+    for runtime in ("onnx", "spark"):  # the Spark-side copy of the rule, too
+        rows = spark.createDataFrame(pd.DataFrame({"y": [3.0, -0.0]}))
+        with pytest.raises(Exception, match=r"-0\.0, outside its Bucketizer's splits \[0\.0, 30\.0\]"):
+            transform(rows, str(tmp_path / "m"), runtime=runtime).collect()
