@@ -8,8 +8,9 @@
   (``range`` = upper - lower quantile), ``0`` in place of ``1 / range`` for a zero range, as in
   Spark (so a finite value becomes 0 and ±inf or NaN becomes NaN). No onnxmltools converter.
 - Normalizer: ``x / ||x||_p`` for any ``p >= 1`` (inf included), ``x`` itself when the norm is
-  0. The norm is taken of ``x / max|x|`` and scaled back, so float32 neither overflows nor
-  underflows on huge or tiny vectors.
+  0, an infinite norm when an element is infinite (Spark: NaN there, 0 elsewhere). The norm is
+  taken of ``x / max|x|`` and scaled back, so float32 neither overflows nor underflows on huge or
+  tiny vectors.
 """
 
 from __future__ import annotations
@@ -161,7 +162,11 @@ def convert_normalizer(scope: Any, operator: Any, container: Any) -> None:
             root = constant(scope, container, "norm_inverse_p", FLOAT, [1], [1.0 / p])
             inner = node(scope, container, "Pow", [row_sum(scope, container, powered), root], op_version=15)
         scaled_back = node(scope, container, "Mul", [inner, safe_largest], op_version=14)
-        norm = node(scope, container, "Where", [is_zero, one, scaled_back], op_version=9)
+        finite_norm = node(scope, container, "Where", [is_zero, one, scaled_back], op_version=9)
+        # An infinite element makes the norm infinite (Spark: inf / inf = NaN there, 0 elsewhere);
+        # scaled by the largest element, the sum would be NaN and so would every element.
+        is_infinite = node(scope, container, "IsInf", [largest], op_version=10)
+        norm = node(scope, container, "Where", [is_infinite, largest, finite_norm], op_version=9)
     node(scope, container, "Div", [x, norm], op_version=14, output=operator.outputs[0].full_name)
 
 

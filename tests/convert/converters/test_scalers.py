@@ -56,6 +56,8 @@ def test_normalizer(spark, tmp_path, frames, p):
     score = frames[1].copy()
     score.loc[7::31, ["a", "b", "c", "k"]] = [1e30, -2e30, 3e29, 0.0]  # float32 squares overflow
     score.loc[8::37, ["a", "b", "c", "k"]] = [1e-30, 0.0, -1e-30, 0.0]  # and underflow
+    score.loc[9::41, ["a", "b", "c", "k"]] = [math.inf, 1.0, -2.0, 0.0]  # an infinite norm: NaN, 0, 0
+    score.loc[10::43, ["a", "b", "c", "k"]] = [-math.inf, math.inf, 0.5, 0.0]
     stages = [
         VectorAssembler(inputCols=COLUMNS, outputCol="features"),
         Normalizer(inputCol="features", outputCol="normed", p=p),
