@@ -92,10 +92,9 @@ def numeric_guards(stages: list[Any], inputs: list[Column]) -> dict[str, Numeric
                 continue
             if column not in raw or column in producers:
                 made_by = type(producers[column]).__name__ if column in producers else "an earlier stage"
-                _logger.warning(
+                _logger.info(
                     "NaiveBayes (modelType=%r, uid %s) reads '%s', which %s computes: rows that become "
-                    "invalid there (%s) cannot be refused before scoring. Spark raises on them; the ONNX "
-                    "graph gives them NaN outputs (prediction included), never a label.",
+                    "invalid there (%s) are refused by the graph's row check (ONNX runtime) and by Spark.",
                     model_type,
                     stage.uid,
                     column,

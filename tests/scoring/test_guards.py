@@ -275,7 +275,7 @@ def small_models(spark, tmp_path_factory):
             mlflow_sparkonnx.save_model(model, paths[name], input_example=example, onnx=onnx)
         finally:
             logging.getLogger("mlflow_sparkonnx.flavor.recorded_rules").removeHandler(handler)
-        warnings[name] = [r.getMessage() for r in records]
+        warnings[name] = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
     # A raw vector column straight into NaiveBayes(complement).
     vectors = spark.createDataFrame(counts).select(
         array_to_vector(F.array(*NB_FEATURES)).alias("features"), "label"
@@ -314,9 +314,10 @@ def test_naive_bayes_guards_are_recorded(small_models):
             "vector": True,
         }
     }
-    # Behind a scaler the raw values cannot tell: nothing recorded for NaiveBayes, and the save says so.
+    # Behind a scaler the raw values cannot tell: nothing recorded for NaiveBayes (the graph's row
+    # check refuses such rows instead), and no warning.
     assert all("naive_bayes" not in g for g in guards["scaled"].values())
-    assert any("MinMaxScalerModel computes" in w and "cannot be refused" in w for w in warnings["scaled"])
+    assert warnings["scaled"] == []
     assert warnings["multinomial"] == []
 
 
@@ -359,15 +360,17 @@ def test_naive_bayes_on_a_raw_vector_column_refuses_a_negative_element(small_mod
     assert len(model.predict(frame.drop(index=1))) == 2
 
 
-def test_behind_a_scaler_the_graph_gives_nan_never_a_label(spark, small_models):
-    """The documented limitation: a value the scaler turns negative. Spark raises; the ONNX runtime
-    returns NaN in every output of that row (never a label); the Spark runtime raises Spark's error."""
+def test_behind_a_scaler_both_runtimes_refuse_a_row_the_scaler_turns_negative(spark, small_models):
+    """Raw values cannot tell: the graph checks the computed features (a row check) and refuses the
+    row, naming the features column and the row; the Spark runtime raises Spark's error."""
     paths, _ = small_models
     frame = _nb_frame("multinomial")[NB_FEATURES].head(4).copy()
     frame.loc[1, "f0"] = -100.0  # below the training minimum: MinMaxScaler makes it negative
-    onnx = mlflow.pyfunc.load_model(paths["scaled"], model_config={"runtime": "onnx"}).predict(frame)
-    assert math.isnan(onnx["prediction"][1]) and all(math.isnan(p) for p in onnx["probability"][1])
-    assert not onnx.drop(index=1)["prediction"].isna().any()
+    onnx = mlflow.pyfunc.load_model(paths["scaled"], model_config={"runtime": "onnx"})
+    refused = r"row 1 holds a value which NaiveBayesModel .* refuses"
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=refused):
+        onnx.predict(frame)
+    assert not onnx.predict(frame.drop(index=1))["prediction"].isna().any()
     spark_model = mlflow.pyfunc.load_model(paths["scaled"], model_config={"runtime": "spark"})
     with pytest.raises(Exception, match="requires nonnegative feature values"):
         spark_model.predict(frame)

@@ -9,8 +9,10 @@ probability is ``exp(raw - max) / Σ``; prediction the argmax of rawPrediction, 
 ``probability / thresholds`` when ``thresholds`` is set. All in doubles.
 
 Spark refuses a row with a negative (or NaN) feature for multinomial and complement, and one
-with a feature other than 0 or 1 for bernoulli: it raises and scores nothing. A graph cannot
-raise, so such rows get NaN in every output (prediction included), never a label.
+with a feature other than 0 or 1 for bernoulli: it raises and scores nothing. The graph flags
+such rows as a row check (the ONNX runtime refuses them, naming the features column and the row,
+whether the features are raw or computed, e.g. behind a scaler) and gives them NaN in every
+output (prediction included), never a label, where nothing enforces row checks.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from mlflow_sparkonnx.convert.converters._probabilistic import (
     softmax,
     where_rows,
 )
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -110,6 +113,16 @@ def _gaussian_raw(scope: Any, container: Any, x: str, stage: Any) -> str:
     )
 
 
+#: What Spark says of a row it refuses, per model type.
+_NONNEGATIVE = "a negative feature value or NaN (Spark: 'Naive Bayes requires nonnegative feature values')"
+_REFUSAL = {
+    "multinomial": _NONNEGATIVE,
+    "complement": _NONNEGATIVE,
+    "bernoulli": "a feature value other than 0 or 1 (Spark: 'Bernoulli naive Bayes requires 0 or 1 "
+    "feature values')",
+}
+
+
 def _refused_rows(scope: Any, container: Any, x: str, model_type: str) -> str | None:
     """``[N, 1]`` bool: rows Spark refuses (see the module docstring); None when none can be."""
     if model_type in ("multinomial", "complement"):
@@ -158,6 +171,7 @@ def convert_naive_bayes(scope: Any, operator: Any, container: Any) -> None:
     label = probabilistic_prediction(scope, container, stage, raw, probability)
     refused = _refused_rows(scope, container, x, model_type)
     if refused is not None:
+        refuse_rows(scope, container, refused, stage, stage.getFeaturesCol(), _REFUSAL[model_type])
         raw, probability, label = (
             where_rows(scope, container, refused, np.nan, t) for t in (raw, probability, label)
         )

@@ -71,9 +71,9 @@ def test_thresholds(spark, tmp_path, model_type, thresholds):
 
 
 @pytest.mark.parametrize(("model_type", "bad_value"), [("multinomial", -1.0), ("bernoulli", 0.5)])
-def test_rows_spark_refuses_score_nan(spark, tmp_path, model_type, bad_value):
-    """Spark raises on these rows; the graph returns NaN in every output, never a label (and the pyfunc
-    refuses them before scoring: tests/scoring/test_guards.py)."""
+def test_rows_spark_refuses_are_refused_by_guards_and_graph(spark, tmp_path, model_type, bad_value):
+    """Spark raises on these rows. The pyfunc refuses them before scoring (the raw columns' rule,
+    tests/scoring/test_guards.py), and the graph alone flags them too (a row check on the features)."""
     train, score = _frames(model_type)
     model = _fit(spark, train, modelType=model_type)
     path = tmp_path / "model"
@@ -85,11 +85,10 @@ def test_rows_spark_refuses_score_nan(spark, tmp_path, model_type, bad_value):
     onnx_model = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"}).get_raw_model()
     with pytest.raises(mlflow_sparkonnx.InvalidInputError, match="'f2' row 1 holds"):
         onnx_model.predict(bad)
-    got = onnx_model.runtime_impl.predict(bad)  # the graph alone, without the input guards
-    refused = got.index.isin([1, 4])
-    assert got.loc[refused, "prediction"].isna().all()
-    assert all(np.isnan(v).all() for v in got.loc[refused, "probability"])
-    assert not got.loc[~refused, "prediction"].isna().any()
+    flagged = r"'features' \(computed from the inputs\) row 1"
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=flagged):
+        onnx_model.runtime_impl.predict(bad)  # the graph alone, without the input guards
+    assert not onnx_model.runtime_impl.predict(bad.drop(index=[1, 4]))["prediction"].isna().any()
 
 
 def test_adult_gaussian_end_to_end(spark, tmp_path, adult_train):
