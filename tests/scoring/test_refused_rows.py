@@ -267,3 +267,33 @@ def test_negative_zero_below_a_zero_lowest_split_is_refused_as_spark_refuses_it(
         rows = spark.createDataFrame(pd.DataFrame({"y": [3.0, -0.0]}))
         with pytest.raises(Exception, match=r"-0\.0, outside its Bucketizer's splits \[0\.0, 30\.0\]"):
             transform(rows, str(tmp_path / "m"), runtime=runtime).collect()
+
+
+def test_an_unseen_number_under_a_numeric_string_indexer_in_error_mode_is_refused(spark, tmp_path):
+    """Spark indexes a double column by its text and raises on an unseen one (NaN included); the
+    graph mapped it to -1 and scored on (found by edge probes): now a row check refuses it."""
+    train = pd.DataFrame({"w": [0.5, 1.5, 2.5] * 100})
+    pipeline = PipelineModel(
+        stages=[StringIndexer(inputCol="w", outputCol="w_idx").fit(spark.createDataFrame(train))]
+    )
+    save(pipeline, tmp_path / "m", train)
+    frames = [pd.DataFrame({"w": [value]}) for value in (1.5, 7.0, math.nan, -0.0, 2.5)]
+    assert [spark_outcome(pipeline, spark, f, "w_idx") for f in frames] == [
+        1.0,
+        REFUSED,
+        REFUSED,
+        REFUSED,
+        2.0,
+    ]
+    onnx = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "onnx"})
+    spark_runtime = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "spark"})
+    for frame, expected in zip(frames, [1.0, REFUSED, REFUSED, REFUSED, 2.0], strict=True):
+        assert pyfunc_outcome(onnx, frame, "w_idx") == expected, frame
+        try:  # the Spark runtime's message for this refusal names the value, not the row
+            assert float(spark_runtime.predict(frame)["w_idx"][0]) == expected, frame
+        except mlflow_sparkonnx.InvalidInputError as exc:
+            assert expected == REFUSED and "not seen when the pipeline was fitted" in str(exc), frame
+    with pytest.raises(
+        mlflow_sparkonnx.InvalidInputError, match=r"'w' row 1 holds 7.0, which StringIndexerModel"
+    ):
+        onnx.predict(pd.DataFrame({"w": [0.5, 7.0]}))

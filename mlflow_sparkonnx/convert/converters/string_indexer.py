@@ -4,8 +4,9 @@ The fitted ``labelsArray`` already encodes ``stringOrderType``. Output is int64 
 like onnxmltools' (so IndexToString still works); VectorAssembler casts it to float.
 
 - ``keep``: an unseen value maps to ``len(labels)``, as in Spark.
-- ``error``: Spark raises on an unseen value; the graph cannot and maps it to -1 (input
-  validation is the caller's job).
+- ``error``: Spark raises on an unseen value (NaN and null included); the graph maps it to -1
+  and flags the row as a row check, which the ONNX runtime refuses (a raw string column is
+  refused earlier by the input rules, with its categories named).
 - ``skip``: Spark drops the row; the graph maps the value to -1, as onnxmltools does.
 
 Spark indexes a numeric column by casting it to string ("1" for 1 as bigint, "1.0" as
@@ -36,9 +37,12 @@ from mlflow_sparkonnx.convert.converters._graph import (
     node,
     output_columns,
 )
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.exceptions import ConversionError
 
 _logger = logging.getLogger(__name__)
+
+_UNSEEN = "a value not seen when the pipeline was fitted (handleInvalid='error'; Spark: 'Unseen label')"
 
 
 def _numeric_keys(labels: list[str], column: str) -> tuple[list[float], list[int], int | None]:
@@ -109,19 +113,23 @@ def convert_string_indexer(scope: Any, operator: Any, container: Any) -> None:
         default = len(labels) if keep else -1
         if not isinstance(variable.type, StringTensorType):
             _index_numbers(scope, container, variable, labels, default, output.full_name)
-            continue
-        node(
-            scope,
-            container,
-            "LabelEncoder",
-            [variable.full_name],
-            op_domain="ai.onnx.ml",
-            op_version=2,
-            output=output.full_name,
-            keys_strings=labels,
-            values_int64s=list(range(len(labels))),
-            default_int64=default,
-        )
+        else:
+            node(
+                scope,
+                container,
+                "LabelEncoder",
+                [variable.full_name],
+                op_domain="ai.onnx.ml",
+                op_version=2,
+                output=output.full_name,
+                keys_strings=labels,
+                values_int64s=list(range(len(labels))),
+                default_int64=default,
+            )
+        if stage.getHandleInvalid() == "error":
+            unseen_index = constant(scope, container, "si_unseen", INT64, [1], [-1])
+            unseen = node(scope, container, "Equal", [output.full_name, unseen_index], op_version=13)
+            refuse_rows(scope, container, unseen, stage, variable.raw_name, _UNSEEN)
 
 
 def calculate_string_indexer_shapes(operator: Any) -> None:
