@@ -63,9 +63,9 @@ def _lower_split_is_positive_zero(rule: NumericRule) -> bool:
 
 def outside_bounds(values: np.ndarray, rule: NumericRule) -> np.ndarray:
     """Rows outside a Bucketizer's outer splits, as Spark decides it: its binary search orders -0.0
-    below 0.0 (Java's ``Double.compare``), so -0.0 is outside when the lowest split is 0.0."""
-    with np.errstate(invalid="ignore"):
-        outside = (values < rule.low) | (values > rule.high)
+    below 0.0 (Java's ``Double.compare``), so -0.0 is outside when the lowest split is 0.0.
+    Callers hold ``np.errstate(invalid="ignore")`` (NaN compares as outside of nothing)."""
+    outside = (values < rule.low) | (values > rule.high)
     if _lower_split_is_positive_zero(rule):
         outside |= (values == 0.0) & np.signbit(values)
     return outside
@@ -212,7 +212,8 @@ def find_violations(
             refused.append(_vector_refusals(column, frame[column], rule.naive_bayes or "multinomial"))
             continue
         values = np.asarray(frame[column], dtype="float64")
-        refused.append((column, outside_bounds(values, rule), outside_splits(rule)))
+        with np.errstate(invalid="ignore"):
+            refused.append((column, outside_bounds(values, rule), outside_splits(rule)))
         missing = np.isnan(values)
         if rule.nan == "error":
             refused.append((column, missing, NAN_REFUSED))

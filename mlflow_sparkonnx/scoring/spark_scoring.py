@@ -53,6 +53,7 @@ from mlflow_sparkonnx.scoring.schema import not_whole_number
 from mlflow_sparkonnx.scoring.spark_worker import WorkerSpec, crosses_as_list, is_double_output, score_batches
 from mlflow_sparkonnx.sparkml.native_model import load_native_pipeline
 from mlflow_sparkonnx.sparkml.null_semantics import null_sensitive_inputs, sql_transformer_outputs
+from mlflow_sparkonnx.sparkml.pipeline import drops_rows
 from mlflow_sparkonnx.sparkml.session import is_connect_session
 
 _logger = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def _transform_native(
 
     given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
     feed = [_guarded(c, given[c.name], contract).alias(c.name) for c in inputs]
-    if _drops_rows(pipeline):
+    if any(drops_rows(stage) for stage in pipeline.stages):
         # A stage may drop rows (handleInvalid="skip"): score with an id and join back, so such rows
         # keep null outputs instead of disappearing.
         with_id = spark_df.withColumn(_ROW_ID, F.monotonically_increasing_id())
@@ -195,13 +196,6 @@ def _transform_native(
     original = F.struct(*[spark_df[name] for name in spark_df.columns]).alias(_ORIGINAL)
     scored = pipeline.transform(spark_df.select(original, *feed))
     return scored.select(f"{_ORIGINAL}.*", *[_native_output(c) for c in outputs])
-
-
-def _drops_rows(pipeline: Any) -> bool:
-    return any(
-        stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
-        for stage in pipeline.stages
-    )
 
 
 def _guarded(col: Column, given_type: str, contract: ModelContract) -> Any:

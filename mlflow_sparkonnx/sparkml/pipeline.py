@@ -131,15 +131,14 @@ def prune_stages(
     Spark would run it on ``input_columns`` (the caller's columns): its filter drops rows from
     every output. (A stage that raises on a row, ``"error"`` or KMeans on NaN, does so in a
     projection of a column nobody selects, which Spark computes or not depending on the plan:
-    such a stage stays dropped.) The exception is a StringIndexer whose output no stage reads, the training
-    label's: Spark skips it when its column is absent, as it is when callers score. Such label
-    indexers are the typical dropped stages.
+    such a stage stays dropped.) The exception is a StringIndexer whose output no stage reads,
+    the training label's: Spark skips it when its column is absent, as it is when callers score.
+    Such label indexers are the typical dropped stages.
     """
-    filtering = _row_dropping_outputs(stages, set(input_columns))
-    needed: set[str] | None = set(output_cols) | filtering
+    columns = [stage_columns(stage) for stage in stages]
+    needed: set[str] | None = set(output_cols) | _row_dropping_outputs(stages, columns, set(input_columns))
     kept_reversed, dropped = [], []
-    for stage in reversed(stages):
-        cols = stage_columns(stage)
+    for stage, cols in zip(reversed(stages), reversed(columns), strict=True):
         if needed is None or cols.inputs is None or needed & set(cols.outputs):
             kept_reversed.append(stage)
             if needed is not None:
@@ -156,22 +155,25 @@ def prune_stages(
     return list(reversed(kept_reversed)), list(reversed(dropped))
 
 
-def _row_dropping_outputs(stages: list[Any], available: set[str]) -> set[str]:
+def _row_dropping_outputs(stages: list[Any], columns: list[StageColumns], available: set[str]) -> set[str]:
     """Outputs of the stages that Spark runs on ``available`` columns and that drop rows."""
     from pyspark.ml.feature import StringIndexerModel
 
-    all_columns = [stage_columns(stage) for stage in stages]
-    read = {c for cols in all_columns for c in (cols.inputs or ())}
+    read = {c for cols in columns for c in (cols.inputs or ())}
     dropping: set[str] = set()
-    for stage, cols in zip(stages, all_columns, strict=True):
+    for stage, cols in zip(stages, columns, strict=True):
         if cols.inputs is None or not set(cols.inputs) <= available:
             continue  # Spark could not run it on the caller's columns
         available |= set(cols.outputs)
         label_indexer = isinstance(stage, StringIndexerModel) and not read & set(cols.outputs)
-        skips = stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
-        if skips and not label_indexer:
+        if drops_rows(stage) and not label_indexer:
             dropping |= set(cols.outputs)
     return dropping
+
+
+def drops_rows(stage: Any) -> bool:
+    """Whether Spark filters rows out in ``stage`` (``handleInvalid="skip"``)."""
+    return stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
 
 
 def required_input_columns(stages: list[Any]) -> list[str] | None:

@@ -14,7 +14,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from mlmodel import flavor_block
 from pyspark.ml import Pipeline
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
@@ -22,11 +22,6 @@ from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
 import mlflow_sparkonnx
 
 CATS = ["workclass", "education", "marital_status"]
-
-
-def _flavor(path: str) -> dict:
-    with open(f"{path}/MLmodel") as f:
-        return yaml.safe_load(f)["flavors"]["sparkonnx"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,7 @@ def marital_only(spark, adult_train, tmp_path_factory):
 
 
 def test_a_skip_indexer_whose_output_is_not_an_output_is_kept(marital_only):
-    conf = _flavor(marital_only[1])
+    conf = flavor_block(marital_only[1])
     assert conf["onnx_status"] == "verified", conf["onnx_reason"]
     assert conf["dropped_stages"] == []
     assert [c["name"] for c in conf["inputs"]] == CATS
@@ -75,7 +70,7 @@ def test_rows_spark_drops_for_an_unneeded_column_get_null_outputs(
 def test_the_label_indexer_stays_dropped_when_the_example_holds_the_label(lr_pipeline, adult_train, tmp_path):
     path = str(tmp_path / "with-label")
     mlflow_sparkonnx.save_model(lr_pipeline, path, input_example=adult_train.head(50), onnx=False)
-    conf = _flavor(path)
+    conf = flavor_block(path)
     assert conf["dropped_stages"] == ["pyspark.ml.feature.StringIndexerModel"]
     assert "income" not in [c["name"] for c in conf["inputs"]]
 
@@ -93,7 +88,7 @@ def test_a_stage_that_raises_in_an_unselected_column_stays_dropped(spark, tmp_pa
     model = Pipeline(stages=stages).fit(spark.createDataFrame(train))
     path = str(tmp_path / "kmeans")
     mlflow_sparkonnx.save_model(model, path, input_example=train.head(100), output_cols=["cluster"])
-    conf = _flavor(path)
+    conf = flavor_block(path)
     assert conf["onnx_status"] == "verified", conf["onnx_reason"]
     assert [s.rsplit(".", 1)[1] for s in conf["dropped_stages"]] == ["VectorAssembler", "KMeansModel"]
 

@@ -108,6 +108,9 @@ def convert_string_indexer(scope: Any, operator: Any, container: Any) -> None:
 
     stage = operator.raw_operator
     keep = stage.getHandleInvalid() == "keep"
+    unseen_index = None  # the index an unseen value gets when Spark raises on it
+    if stage.getHandleInvalid() == "error":
+        unseen_index = constant(scope, container, "si_unseen", INT64, [1], [-1])
     for variable, output, labels in zip(operator.inputs, operator.outputs, stage.labelsArray, strict=True):
         labels = list(labels)
         default = len(labels) if keep else -1
@@ -126,8 +129,7 @@ def convert_string_indexer(scope: Any, operator: Any, container: Any) -> None:
                 values_int64s=list(range(len(labels))),
                 default_int64=default,
             )
-        if stage.getHandleInvalid() == "error":
-            unseen_index = constant(scope, container, "si_unseen", INT64, [1], [-1])
+        if unseen_index is not None:
             unseen = node(scope, container, "Equal", [output.full_name, unseen_index], op_version=13)
             refuse_rows(scope, container, unseen, stage, variable.raw_name, _UNSEEN)
 
