@@ -162,6 +162,22 @@ def row_sum(scope: Any, container: Any, x: str) -> str:
     return node(scope, container, "ReduceSum", [x, axes], op_version=13, keepdims=1)
 
 
+def spark_vector_argmax(scope: Any, container: Any, x: str, onnx_type: int) -> str:
+    """``[N, 1]`` int64: Spark's ``DenseVector.argmax`` of each row of ``x``.
+
+    The first index holding the row's largest value; a NaN never wins (it compares false), and a
+    row whose first element is NaN answers 0 (nothing compares greater than NaN).
+    """
+    nan = node(scope, container, "IsNaN", [x], op_version=13)
+    lowest = constant(scope, container, "argmax_minus_inf", onnx_type, [1], [-np.inf])
+    ranked = node(scope, container, "Where", [nan, lowest, x], op_version=9)
+    index = node(scope, container, "ArgMax", [ranked], op_version=13, axis=1, keepdims=1)
+    first = constant(scope, container, "argmax_first", INT64, [1], [0])
+    first_is_nan = node(scope, container, "Gather", [nan, first], op_version=13, axis=1)
+    zero = constant(scope, container, "argmax_zero", INT64, [1], [0])
+    return node(scope, container, "Where", [first_is_nan, zero, index], op_version=9)
+
+
 #: Spark types (``simpleString``) of the pipeline's raw input columns, while a conversion runs.
 _INPUT_SPARK_TYPES: ContextVar[dict[str, str] | None] = ContextVar(
     "sparkonnx_input_spark_types", default=None

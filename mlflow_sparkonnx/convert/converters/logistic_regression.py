@@ -9,6 +9,10 @@
   with ``family="multinomial"``, which ignore ``threshold``): rawPrediction = margins,
   probability = softmax(margins), prediction = argmax, or argmax of ``p_i / t_i`` when
   ``thresholds`` is set; a class with ``t_i = 0`` wins unless its double probability is 0.
+  Infinite features follow Spark too: a row whose margins hold +inf gets probability 1 at the
+  first +inf and NaN at every other non-finite margin (0 at finite ones); the argmax is Spark's
+  ``DenseVector.argmax`` (NaN never wins; a NaN first element answers 0) over rawPrediction, or
+  over probability when only that column is set.
 
 Outputs: prediction (int64 ``[N]``), probability and rawPrediction (float ``[N, classes]``),
 each only when its column name is not empty.
@@ -27,10 +31,13 @@ from mlflow_sparkonnx.convert.converters._graph import (
     BOOL,
     FLOAT,
     INT64,
+    NodeMaker,
     as_float_matrix,
     constant,
     node,
     row_max,
+    row_sum,
+    spark_vector_argmax,
 )
 
 _logger = logging.getLogger(__name__)
@@ -81,20 +88,19 @@ def convert_logistic_regression(scope: Any, operator: Any, container: Any) -> No
 
     if _is_multinomial(stage):
         raw = margins
-        probability = node(scope, container, "Softmax", [margins], op_version=13, axis=1)
-        scores = probability
+        probability = _spark_softmax(scope, container, margins, rows)
         if stage.isDefined(stage.thresholds):
             scores = _scale_by_thresholds(scope, container, probability, margins, list(stage.getThresholds()))
-        node(
-            scope,
-            container,
-            "ArgMax",
-            [scores],
-            op_version=13,
-            output=out.get("predictionCol"),
-            axis=1,
-            keepdims=0,
-        )
+            lowest = constant(scope, container, "lr_nan_rank", FLOAT, [1], [-math.inf])
+            nan = node(scope, container, "IsNaN", [scores], op_version=13)
+            ranked = node(scope, container, "Where", [nan, lowest, scores], op_version=9)
+            label = node(scope, container, "ArgMax", [ranked], op_version=13, axis=1, keepdims=1)
+        else:  # Spark decides on rawPrediction unless only the probability column is set
+            only_probability = names["probabilityCol"] and not names["rawPredictionCol"]
+            scores = probability if only_probability else margins
+            label = spark_vector_argmax(scope, container, scores, FLOAT)
+        flat = constant(scope, container, "lr_flat", INT64, [1], [-1])
+        node(scope, container, "Reshape", [label, flat], op_version=14, output=out.get("predictionCol"))
     else:
         signs = constant(scope, container, "lr_signs", FLOAT, [1, 2], [-1.0, 1.0])
         raw = node(scope, container, "Mul", [margins, signs], op_version=14)
@@ -109,10 +115,32 @@ def convert_logistic_regression(scope: Any, operator: Any, container: Any) -> No
             node(scope, container, "Identity", [tensor], op_version=14, output=out[role])
 
 
+def _spark_softmax(scope: Any, container: Any, margins: str, classes: int) -> str:
+    """Spark's softmax: the usual one, except in rows holding +inf (see the module docstring)."""
+    op = NodeMaker(scope, container)
+    positive_inf = op("IsInf", margins, version=10, detect_negative=0)
+    as_float = op("Cast", positive_inf, to=FLOAT)
+    first = op("ArgMax", as_float, axis=1, keepdims=1)
+    positions = constant(scope, container, "lr_class_positions", INT64, [1, classes], list(range(classes)))
+    is_first = op("Equal", positions, first)
+    finite = op("Not", op("Or", op("IsInf", margins, version=10), op("IsNaN", margins)))
+    zero = constant(scope, container, "lr_zero", FLOAT, [1], [0.0])
+    one = constant(scope, container, "lr_one", FLOAT, [1], [1.0])
+    nan = constant(scope, container, "lr_nan", FLOAT, [1], [math.nan])
+    infinite_row = op("Where", is_first, one, op("Where", finite, zero, nan, version=9), version=9)
+    has_positive_inf = op("Greater", row_sum(scope, container, as_float), zero)
+    usual = op("Softmax", margins, axis=1)
+    return op("Where", has_positive_inf, infinite_row, usual, version=9)
+
+
 def _scale_by_thresholds(
     scope: Any, container: Any, probability: str, margins: str, thresholds: list[float]
 ) -> str:
-    """``p_i / t_i``; where ``t_i == 0``: +inf, or -inf when Spark's double ``p_i`` underflows to 0."""
+    """``p_i / t_i``; where ``t_i == 0``: +inf, or -inf when Spark's double ``p_i`` is 0 or NaN.
+
+    The double ``p_i`` is positive when its margin is within exp's range of the row's largest (float32
+    underflows sooner), or, in a row with +inf margins (no finite gap), when the probability is.
+    """
     inverse = [0.0 if t == 0.0 else 1.0 / t for t in thresholds]
     k = len(thresholds)
     scale = constant(scope, container, "lr_inverse_thresholds", FLOAT, [1, k], inverse)
@@ -122,7 +150,10 @@ def _scale_by_thresholds(
     top = row_max(scope, container, margins)
     gap = node(scope, container, "Sub", [margins, top], op_version=14)
     underflow = constant(scope, container, "lr_exp_underflow", FLOAT, [1], [_DOUBLE_EXP_UNDERFLOW])
-    positive = node(scope, container, "Greater", [gap, underflow], op_version=13)
+    positive_in_doubles = node(scope, container, "Greater", [gap, underflow], op_version=13)
+    zero = constant(scope, container, "lr_zero_probability", FLOAT, [1], [0.0])
+    positive_here = node(scope, container, "Greater", [probability, zero], op_version=13)  # rows with +inf
+    positive = node(scope, container, "Or", [positive_in_doubles, positive_here], op_version=7)
     plus = constant(scope, container, "lr_plus_inf", FLOAT, [1], [math.inf])
     minus = constant(scope, container, "lr_minus_inf", FLOAT, [1], [-math.inf])
     zero_threshold_score = node(scope, container, "Where", [positive, plus, minus], op_version=9)

@@ -16,7 +16,7 @@ ALL_OUTPUTS = ["prediction", "probability", "rawPrediction"]
 
 
 def _blobs(n_classes: int, rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Overlapping Gaussian classes to fit on, and the same rows with zeros, negatives and huge values."""
+    """Overlapping Gaussian classes to fit on; the same rows with zeros, negatives, huge and ±inf values."""
     rng = np.random.default_rng(seed)
     label = rng.integers(0, n_classes, rows)
     centres = rng.normal(0, 1.5, (n_classes, len(FEATURES)))
@@ -28,6 +28,9 @@ def _blobs(n_classes: int, rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataF
     x[7::29, 1] = 1e6
     x[9::31, 2] = -1e6
     x[11::37] = 1e-30
+    x[13::41, 0] = np.inf  # infinite margins: Spark's softmax and argmax rules for them
+    x[15::43, 1] = -np.inf
+    x[19::47, 0], x[19::47, 3] = np.inf, -np.inf
     return train, pd.DataFrame(x, columns=FEATURES)
 
 
