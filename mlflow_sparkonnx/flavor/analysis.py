@@ -24,6 +24,7 @@ from mlflow_sparkonnx.exceptions import (
     SparkOnnxError,
     UnsupportedStageError,
 )
+from mlflow_sparkonnx.flavor.edge_probes import EdgeProbeReport, probe_edges
 from mlflow_sparkonnx.flavor.recorded_rules import closed_categories, numeric_guards
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
 from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import OnnxRuntime
@@ -67,6 +68,8 @@ class Analysis:
     null_sensitive_inputs: dict[str, str] = field(default_factory=dict)
     #: Columns a SQLTransformer produces (None: a statement that cannot be parsed).
     sql_outputs: tuple[str, ...] | None = ()
+    #: Outcomes of the save-time edge probes (None when the graph failed parity or was not built).
+    edge_probes: EdgeProbeReport | None = None
 
     @property
     def default_runtime(self) -> str:
@@ -335,8 +338,19 @@ def _convert_and_verify(
     analysis.graph = graph
     analysis.onnx_predictions = onnx_result
     analysis.parity = verify_parity(spark_result, onnx_result, analysis.outputs)
-    if analysis.parity.passed:
-        analysis.onnx_status = OnnxStatus.VERIFIED
-        analysis.onnx_reason = f"all outputs agree with Spark on {analysis.parity.rows} rows"
-    else:
+    if not analysis.parity.passed:
         analysis.onnx_status, analysis.onnx_reason = OnnxStatus.MISMATCH, analysis.parity.describe_failure()
+        return
+    rules = (analysis.closed_categories, analysis.numeric_guards, analysis.null_sensitive_inputs)
+    probes = probe_edges(
+        analysis.pipeline, analysis.example, analysis.inputs, analysis.outputs, onnx_runtime, rules, spark
+    )
+    analysis.edge_probes = probes
+    if probes.divergence:
+        analysis.onnx_status = OnnxStatus.MISMATCH
+        analysis.onnx_reason = f"edge probes: {probes.divergence}"
+    else:
+        analysis.onnx_status = OnnxStatus.VERIFIED
+        analysis.onnx_reason = (
+            f"all outputs agree with Spark on {analysis.parity.rows} rows and {probes.rows} edge probes"
+        )

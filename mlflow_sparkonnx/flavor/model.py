@@ -287,9 +287,19 @@ def model_contract(analysis: Any, path: str) -> ModelContract:
         row_checks=tuple(analysis.graph.row_checks) if verified else (),
         onnx_status=analysis.onnx_status,
         onnx_reason=analysis.onnx_reason,
-        parity=analysis.parity.to_dict() if analysis.parity else None,
+        parity=_parity_record(analysis),
         default_runtime=analysis.default_runtime,
     )
+
+
+def _parity_record(analysis: Any) -> dict[str, Any] | None:
+    """The parity figures, with the edge probes' outcome counts when they ran."""
+    if analysis.parity is None:
+        return None
+    record = analysis.parity.to_dict()
+    if analysis.edge_probes is not None:
+        record["edge_probes"] = analysis.edge_probes.to_dict()
+    return record
 
 
 def _library_versions() -> dict[str, str | None]:

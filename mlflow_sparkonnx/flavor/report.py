@@ -99,6 +99,8 @@ class ConversionReport:
                 lines.append(
                     f"| {name} | {o['max_abs_diff']:.3g} | {o['max_rel_diff']:.3g} | {o['mismatched_rows']} |"
                 )
+            if self.parity.get("edge_probes"):
+                lines += ["", _describe_probes(self.parity["edge_probes"])]
         if plot_file:
             lines += ["", f"![ONNX against Spark per output]({plot_file})"]
         return "\n".join(lines) + "\n"
@@ -126,6 +128,8 @@ class ConversionReport:
                 "<th>max abs diff</th><th>max rel diff</th><th>mismatched rows</th></tr>"
                 f"{parity_rows}</table>"
             )
+            if self.parity.get("edge_probes"):
+                parity += f"<p>{html.escape(_describe_probes(self.parity['edge_probes']))}</p>"
         image = ""
         if png:
             image = f'<img alt="parity plot" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -250,6 +254,17 @@ def write_report(directory: str, contract: ModelContract, analysis: Any) -> Conv
     with open(os.path.join(directory, REPORT_HTML), "w", encoding="utf-8") as f:
         f.write(report.to_html(png))
     return report
+
+
+def _describe_probes(probes: dict[str, Any]) -> str:
+    """One sentence on the edge probes: how many rows, each outcome, the divergence if any."""
+    sentence = (
+        f"Edge probes: {probes['rows']} rows beyond the example (nulls, NaN, ±inf, split points, unseen "
+        f"strings): {probes['scored']} scored, {probes['dropped']} dropped, {probes['refused']} refused"
+    )
+    if probes.get("divergence"):
+        return f"{sentence}; diverges from Spark: {probes['divergence']}."
+    return f"{sentence}, as Spark does."
 
 
 def write_parity_plot(

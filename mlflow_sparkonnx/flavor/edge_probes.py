@@ -1,0 +1,261 @@
+"""Save-time edge probes: rows beyond the example, scored by Spark and by the graph with the guards.
+
+The parity rows show the graph agrees with Spark where the caller's data lives. The probes ask what
+happens at the edges: one valid example row with one input changed at a time to a null, NaN, ±inf,
+0 and -0.0, the values at and one double step around a Bucketizer's splits or a Binarizer's
+threshold, an unseen, empty or non-ASCII string, an empty or longer token list. Each probe row gets
+an outcome on both sides: scored (with values), dropped (null outputs, Spark's ``skip``) or refused
+(an error). The ONNX side is what the pyfunc does: the recorded input rules, then the graph (its
+row checks included), each row alone and all of them in one batch. The Spark side is the native
+pipeline on the rows the ONNX side scores or drops (one job; it must not raise), and each row a
+graph's row check refuses (it must raise). Any other outcome is a divergence, and a graph with a
+divergence is not verified. Rows the input rules refuse are not sent to Spark: both runtimes apply
+those rules before scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
+from mlflow_sparkonnx.convert.verify import verify_parity
+from mlflow_sparkonnx.exceptions import InvalidInputError
+from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
+from mlflow_sparkonnx.scoring.runtimes.spark_runtime import transform_frame
+from mlflow_sparkonnx.scoring.schema import coerce_inputs
+from mlflow_sparkonnx.sparkml.pipeline import stage_columns
+
+_logger = logging.getLogger(__name__)
+
+#: Strings no fitted stage has seen: made up, empty, and outside ASCII.
+PROBE_STRINGS = ("sparkonnx-probe-unseen", "", "Ünïcødé ✓ 東京")
+#: At most this many rows a row check refuses are run through Spark alone (one job each).
+MAX_REFUSAL_CHECKS = 4
+
+
+@dataclass(frozen=True)
+class EdgeProbeReport:
+    """How many probe rows each side scored, dropped and refused, and the first divergence."""
+
+    rows: int
+    scored: int
+    dropped: int
+    refused: int
+    divergence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "dropped": self.dropped,
+            "refused": self.refused,
+            "divergence": self.divergence,
+        }
+
+
+@dataclass(frozen=True)
+class _Probe:
+    column: str
+    value: Any
+
+    def describe(self) -> str:
+        return f"'{self.column}' = {self.value!r}"
+
+
+def probe_rows(base: dict[str, Any], inputs: list[Column], stages: list[Any]) -> list[tuple[_Probe, dict]]:
+    """One probe per edge value of each input: ``base`` with that one input changed."""
+    probes = []
+    for column in inputs:
+        for value in edge_values(column, stages, base[column.name]):
+            probes.append((_Probe(column.name, value), {**base, column.name: value}))
+    return probes
+
+
+def edge_values(column: Column, stages: list[Any], example_value: Any) -> list[Any]:
+    """The edge values of one input, from its type and the fitted stages that read it."""
+    if column.spark_type == "boolean":
+        return [None, True, False]
+    if column.is_numeric:
+        bounds = _bounds_read_from(column.name, stages)
+        if column.is_integral:
+            near = {
+                v for b in bounds for v in (math.floor(b) - 1, math.floor(b), math.ceil(b), math.ceil(b) + 1)
+            }
+            return [None, 0, -1, *sorted(near)]
+        near = {v for b in bounds for v in (np.nextafter(b, -np.inf), b, np.nextafter(b, np.inf))}
+        return [None, math.nan, math.inf, -math.inf, 0.0, -0.0, *(float(v) for v in sorted(near))]
+    if column.spark_type == "string":
+        return [None, *PROBE_STRINGS]
+    if column.spark_type == "array<string>":
+        longer = [*list(example_value or []), *PROBE_STRINGS]
+        return [[], [PROBE_STRINGS[0]], longer]
+    return []  # vectors and other arrays: the example's rows only
+
+
+def _bounds_read_from(name: str, stages: list[Any]) -> list[float]:
+    """Finite split points and thresholds of the Bucketizers and Binarizers reading ``name``."""
+    from pyspark.ml.feature import Binarizer, Bucketizer
+
+    bounds: list[float] = []
+    for stage in stages:
+        inputs = stage_columns(stage).inputs or ()
+        if name not in inputs:
+            continue
+        position = list(inputs).index(name)
+        if isinstance(stage, Bucketizer):
+            splits = stage.getSplitsArray()[position] if stage.isSet(stage.splitsArray) else stage.getSplits()
+            bounds.extend(s for s in splits if math.isfinite(s))
+        elif isinstance(stage, Binarizer):
+            multi = stage.isSet(stage.thresholds)
+            bounds.append(stage.getThresholds()[position] if multi else stage.getThreshold())
+    return bounds
+
+
+def probe_edges(
+    pipeline: Any,
+    example: pd.DataFrame,
+    inputs: list[Column],
+    outputs: list[Column],
+    onnx_runtime: Any,
+    rules: tuple[dict[str, CategoryRule], dict[str, NumericRule], dict[str, str]],
+    spark: Any,
+) -> EdgeProbeReport:
+    """Score the probe rows on both sides and compare outcomes (see the module docstring)."""
+    closed, ranges, null_sensitive = rules
+    base = {c.name: example[c.name].iloc[0] for c in inputs}
+    accepted = []
+    for probe, row in probe_rows(base, inputs, list(pipeline.stages)):
+        try:  # a value the caller's frame cannot even carry is refused alike by both runtimes
+            coerce_inputs(pd.DataFrame([row]), inputs)
+        except InvalidInputError:
+            continue
+        accepted.append((probe, row))
+    if not accepted:
+        return EdgeProbeReport(rows=0, scored=0, dropped=0, refused=0)
+    probes = [p for p, _ in accepted]
+    frame = coerce_inputs(pd.DataFrame([r for _, r in accepted]), inputs)
+
+    refused_by_rules, dropped = find_violations(frame, closed, ranges)
+    refused = np.zeros(len(frame), dtype=bool)
+    for _, mask, _ in refused_by_rules:
+        refused |= mask
+    for column in nulls_refused_by_onnx(inputs, null_sensitive, ranges):
+        refused |= np.isnan(frame[column].to_numpy(dtype="float64"))
+    dropped &= ~refused
+
+    refused_by_graph, single_rows = [], []
+    for i in np.flatnonzero(~refused & ~dropped):
+        try:
+            single_rows.append((i, onnx_runtime.predict(frame.iloc[[i]].reset_index(drop=True))))
+        except InvalidInputError:
+            refused_by_graph.append(i)
+    scored = [i for i, _ in single_rows]
+    report = EdgeProbeReport(
+        rows=len(frame),
+        scored=len(scored),
+        dropped=int(dropped.sum()),
+        refused=int(refused.sum()) + len(refused_by_graph),
+    )
+    divergence = _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes)
+    divergence = divergence or _spark_divergence(
+        pipeline, frame, scored, np.flatnonzero(dropped), single_rows, inputs, outputs, probes, spark
+    )
+    divergence = divergence or _refusal_divergence(
+        pipeline, frame, refused_by_graph, inputs, outputs, probes, spark
+    )
+    if divergence:
+        report = EdgeProbeReport(report.rows, report.scored, report.dropped, report.refused, divergence)
+    return report
+
+
+def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes) -> str | None:
+    """The graph must give a row the same values alone and in a batch of mixed rows."""
+    if len(scored) < 2:
+        return None
+    batch = onnx_runtime.predict(frame.iloc[scored].reset_index(drop=True))
+    alone = pd.concat([result for _, result in single_rows], ignore_index=True)
+    parity = verify_parity(alone, batch, outputs)
+    if parity.passed:
+        return None
+    row = _first_mismatch(parity)
+    return (
+        f"the ONNX runtime scores probe row {probes[scored[row]].describe()} differently alone and in a batch"
+    )
+
+
+def _spark_divergence(
+    pipeline, frame, scored, dropped, single_rows, inputs, outputs, probes, spark
+) -> str | None:
+    """One Spark job on the rows the ONNX side scores or drops: the same values, the same drops."""
+    positions = [*scored, *dropped]
+    if not positions:
+        return None
+    names = [c.name for c in outputs]
+    rows = frame.iloc[positions].reset_index(drop=True)
+    try:
+        spark_result = transform_frame(pipeline, rows, inputs, names, spark)
+    except Exception as exc:  # Spark failing on a row, in whatever words
+        culprit = _first_refused(pipeline, rows, inputs, names, spark)
+        where = probes[positions[culprit]].describe() if culprit is not None else "one of the probe rows"
+        return f"Spark refuses {where} where the ONNX runtime scores it ({_first_line(exc)})"
+    spark_scored = spark_result.iloc[: len(scored)].reset_index(drop=True)
+    onnx_scored = pd.concat([result for _, result in single_rows], ignore_index=True)
+    parity = verify_parity(spark_scored, onnx_scored, outputs)
+    if not parity.passed:
+        row = _first_mismatch(parity)
+        name = next(n for n, o in parity.outputs.items() if o.mismatched_rows)
+        return (
+            f"output '{name}' differs from Spark on probe row {probes[scored[row]].describe()} "
+            f"(Spark {spark_scored[name][row]!r}, ONNX {onnx_scored[name][row]!r})"
+        )
+    for offset, i in enumerate(dropped):
+        values = spark_result.iloc[len(scored) + offset]
+        if not all(_is_null(v) for v in values):
+            return f"Spark scores probe row {probes[i].describe()}, which the input rules drop (null outputs)"
+    return None
+
+
+def _refusal_divergence(pipeline, frame, refused_by_graph, inputs, outputs, probes, spark) -> str | None:
+    """Rows a row check of the graph refuses: Spark must raise on each (a few are run, one job each)."""
+    names = [c.name for c in outputs]
+    for i in refused_by_graph[:MAX_REFUSAL_CHECKS]:
+        try:
+            transform_frame(pipeline, frame.iloc[[i]].reset_index(drop=True), inputs, names, spark)
+        except Exception:  # noqa: BLE001 - Spark failing on the row, as the graph does
+            continue
+        return f"the ONNX runtime refuses probe row {probes[i].describe()}, which Spark scores"
+    return None
+
+
+def _first_refused(pipeline, rows, inputs, names, spark) -> int | None:
+    """The first row Spark refuses alone (bisection: ~log2(rows) jobs)."""
+    low, high = 0, len(rows)
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            transform_frame(pipeline, rows.iloc[low:middle].reset_index(drop=True), inputs, names, spark)
+        except Exception:  # noqa: BLE001
+            high = middle
+            continue
+        low = middle
+    return low if high - low == 1 else None
+
+
+def _first_mismatch(parity: Any) -> int:
+    return min(o.first_mismatch_row for o in parity.outputs.values() if o.mismatched_rows)
+
+
+def _is_null(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
