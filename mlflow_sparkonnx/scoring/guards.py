@@ -94,7 +94,20 @@ def unseen_category_error(frame: Columns, columns: list[Column], value: str) -> 
             hits = np.flatnonzero(np.asarray(frame[col.name], dtype=object) == value)
             if len(hits):
                 return refusal(col.name, int(hits[0]), value, UNSEEN_CATEGORY)
+    for col in columns:  # a StringIndexer on a numeric column prints the number (NaN for a null)
+        if col.is_numeric and (number := _as_number(value)) is not None:
+            numbers = np.asarray(frame[col.name], dtype="float64")
+            hits = np.flatnonzero(np.isnan(numbers) if np.isnan(number) else numbers == number)
+            if len(hits):
+                return refusal(col.name, int(hits[0]), numbers[hits[0]], UNSEEN_CATEGORY)
     return InvalidInputError(f"A StringIndexer met {value!r}, {UNSEEN_CATEGORY}.")
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 #: Spark's own messages for rows a stage refuses mid-job (the ONNX runtime's row checks raise on
@@ -104,6 +117,8 @@ _SPARK_REFUSALS = (
     (re.compile(r"(Negative value|Unseen value): (\S+?)\.? (Input can't|To handle)"), 2),  # OneHotEncoder
     (re.compile(r"Both norms should be greater or equal to 0\.0, found norm1=[^,]+, norm2=[\w.+-]*\w"), 0),
     (re.compile(r"Cosine distance is not defined for zero-length vectors"), 0),  # k-means, cosine
+    (re.compile(r"\[(DIVIDE_BY_ZERO|CAST_OVERFLOW|ARITHMETIC_OVERFLOW)\][^\n]*?\."), 0),  # SQL (ANSI)
+    (re.compile(r"Encountered (NaN|null) while assembling a row with handleInvalid = \"error\""), 0),
 )  # the k-means ones: a NaN element; a zero vector under distanceMeasure="cosine"
 
 

@@ -19,8 +19,9 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
   and ``LOG(base, x)`` (null when an argument is <= 0), ``POW``/``POWER`` (Java's ``pow``:
   NaN exponent → NaN, ``(±1) ^ ±inf`` → NaN).
 
-Where Spark raises, the graph raises too: the output passes through a Reshape that fails at run
-time when any evaluated row would have raised (the node's name says which error). Decimal
+Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX
+runtime refuses the first row that would have raised, naming the output column and Spark's error
+class. Decimal
 results (``int_col * 2.5``), float (32-bit) columns and everything else are refused with the
 construct named. Integer columns may be null (NaN at the graph input); double columns hold NaN.
 """
@@ -41,6 +42,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     node,
     spark_input_type,
 )
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._sql_expressions import DOUBLE, TYPES, Context, Value, translate
 from mlflow_sparkonnx.exceptions import ConversionError
 from mlflow_sparkonnx.sparkml.sql_statement import (
@@ -167,30 +169,13 @@ def _consumer_errors(ctx: Context, alias: str, consumers: list[Any], value: Valu
             )
 
 
-def _raise_guard(ctx: Context, value: str, errors: list[tuple[str, str]], output: str, alias: str) -> None:
-    """``output = value``, except that the node fails at run time when any error flag is set."""
+def _refuse_error_rows(ctx: Context, stage: Any, errors: list[tuple[str, str]], alias: str) -> None:
+    """Rows where any error flag holds are refused (Spark raises computing ``alias`` there)."""
     flags = errors[0][1]
     for _, flag in errors[1:]:
         flags = ctx.op("Or", flags, flag, version=7)
-    axes = constant(ctx.scope, ctx.container, "sql_all_axes", INT64, [2], [0, 1])
-    count = ctx.op("ReduceSum", ctx.op("Cast", flags, to=INT64), axes, keepdims=0)
-    one = constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1])
-    width = ctx.op("Add", one, ctx.op("Reshape", count, one, version=14), version=14)
-    rows = ctx.op(
-        "Slice",
-        ctx.op("Shape", value),
-        constant(ctx.scope, ctx.container, "sql_zero", INT64, [1], [0]),
-        one,
-    )
-    shape = ctx.op("Concat", rows, width, axis=0)
-    classes = "_".join(sorted({name for name, _ in errors}))
-    ctx.container.add_node(
-        "Reshape",
-        [value, shape],
-        [output],
-        op_version=14,
-        name=ctx.scope.get_unique_operator_name(f"SparkRaises_{classes}_in_{alias}"),
-    )
+    classes = ", ".join(sorted({name for name, _ in errors}))
+    refuse_rows(ctx.scope, ctx.container, flags, stage, alias, f"Spark raises {classes} computing it")
 
 
 def _check_types_with_spark(stage: Any, spark: Any, types: dict[str, str], produced: dict[str, str]) -> None:
@@ -240,11 +225,9 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
             tensor = ctx.op("Expand", tensor, rows, version=13)
         _consumer_errors(ctx, alias, _consumers(scope, outputs[alias]), value, tensor)
         errors = ctx.errors[first_error:]
-        target = outputs[alias].full_name
         if errors:
-            _raise_guard(ctx, tensor, errors, target, alias)
-        else:
-            node(scope, container, "Identity", [tensor], op_version=14, output=target)
+            _refuse_error_rows(ctx, stage, errors, alias)
+        node(scope, container, "Identity", [tensor], op_version=14, output=outputs[alias].full_name)
     _check_types_with_spark(stage, spark, types, produced)
 
 

@@ -15,6 +15,7 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import SQLTransformer, StringIndexer, VectorAssembler
 
 import mlflow_sparkonnx
+from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError, parse_statement
 
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
@@ -140,15 +141,19 @@ def test_where_spark_raises_the_graph_raises(spark, tmp_path):
     onnx_model = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "onnx"})
     spark_model = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "spark"})
     assert onnx_model.predict(safe)["m"].tolist() == [1.0, 4.0, 12.0]
-    for bad in (
-        {"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]},  # DIVIDE_BY_ZERO
-        {"a": [1, 1], "b": [1, 1], "x": [1.0, 1e10]},  # CAST_OVERFLOW
-        {"a": [1, 4_000_000_000], "b": [1, 4_000_000_000], "x": [1.0, 1.0]},  # ARITHMETIC_OVERFLOW
+    for bad, output, error in (
+        ({"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]}, "q", "DIVIDE_BY_ZERO"),
+        ({"a": [1, 1], "b": [1, 1], "x": [1.0, 1e10]}, "xi", "CAST_OVERFLOW"),
+        ({"a": [1, 4_000_000_000], "b": [1, 4_000_000_000], "x": [1.0, 1.0]}, "m", "ARITHMETIC_OVERFLOW"),
     ):
-        with pytest.raises(Exception, match="SparkRaises"):
+        # Both runtimes refuse the request naming the row (HTTP 400 when served) and Spark's error class.
+        with pytest.raises(InvalidInputError, match=rf"Column '{output}' .*row 1 .*Spark raises {error}"):
             onnx_model.predict(pd.DataFrame(bad))
-    with pytest.raises(Exception, match="DIVIDE_BY_ZERO"):
-        spark_model.predict(pd.DataFrame({"a": [1, 5], "b": [1, 0], "x": [1.0, 1.0]}))
+        with pytest.raises(InvalidInputError, match=rf"Row 1 .*\[{error}\]"):
+            spark_model.predict(pd.DataFrame(bad))
+    one_row = pd.DataFrame({"a": [5], "b": [0], "x": [1.0]})  # a batch of one row too
+    with pytest.raises(InvalidInputError, match="row 0 .*DIVIDE_BY_ZERO"):
+        onnx_model.predict(one_row)
     # A division in a CASE branch not taken for b = 0 raises in neither.
     lazy_statement = "SELECT *, CASE WHEN b = 0 THEN 0.0D ELSE a / b END AS safe_q FROM __THIS__"
     conf = _save(spark, lazy_statement, safe, tmp_path / "lazy", ["safe_q"])
