@@ -27,7 +27,7 @@ from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.convert.verify import verify_parity
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
-from mlflow_sparkonnx.scoring.runtimes.spark_runtime import transform_frame
+from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
 from mlflow_sparkonnx.scoring.schema import coerce_inputs
 from mlflow_sparkonnx.sparkml.pipeline import stage_columns
 
@@ -163,12 +163,11 @@ def probe_edges(
         refused=int(refused.sum()) + len(refused_by_graph),
     )
     divergence = _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes)
+    spark_runtime = SparkRuntime(pipeline, inputs, outputs, spark)  # Spark's outputs as the pyfunc gives them
     divergence = divergence or _spark_divergence(
-        pipeline, frame, scored, np.flatnonzero(dropped), single_rows, inputs, outputs, probes, spark
+        spark_runtime, frame, scored, np.flatnonzero(dropped), single_rows, outputs, probes
     )
-    divergence = divergence or _refusal_divergence(
-        pipeline, frame, refused_by_graph, inputs, outputs, probes, spark
-    )
+    divergence = divergence or _refusal_divergence(spark_runtime, frame, refused_by_graph, probes)
     if divergence:
         report = EdgeProbeReport(report.rows, report.scored, report.dropped, report.refused, divergence)
     return report
@@ -189,19 +188,16 @@ def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes)
     )
 
 
-def _spark_divergence(
-    pipeline, frame, scored, dropped, single_rows, inputs, outputs, probes, spark
-) -> str | None:
+def _spark_divergence(spark_runtime, frame, scored, dropped, single_rows, outputs, probes) -> str | None:
     """One Spark job on the rows the ONNX side scores or drops: the same values, the same drops."""
     positions = [*scored, *dropped]
     if not positions:
         return None
-    names = [c.name for c in outputs]
     rows = frame.iloc[positions].reset_index(drop=True)
     try:
-        spark_result = transform_frame(pipeline, rows, inputs, names, spark)
+        spark_result = spark_runtime.predict(rows)
     except Exception as exc:  # Spark failing on a row, in whatever words
-        culprit = _first_refused(pipeline, rows, inputs, names, spark)
+        culprit = _first_refused(spark_runtime, rows)
         where = probes[positions[culprit]].describe() if culprit is not None else "one of the probe rows"
         return f"Spark refuses {where} where the ONNX runtime scores it ({_first_line(exc)})"
     spark_scored = spark_result.iloc[: len(scored)].reset_index(drop=True)
@@ -221,25 +217,24 @@ def _spark_divergence(
     return None
 
 
-def _refusal_divergence(pipeline, frame, refused_by_graph, inputs, outputs, probes, spark) -> str | None:
+def _refusal_divergence(spark_runtime, frame, refused_by_graph, probes) -> str | None:
     """Rows a row check of the graph refuses: Spark must raise on each (a few are run, one job each)."""
-    names = [c.name for c in outputs]
     for i in refused_by_graph[:MAX_REFUSAL_CHECKS]:
         try:
-            transform_frame(pipeline, frame.iloc[[i]].reset_index(drop=True), inputs, names, spark)
+            spark_runtime.predict(frame.iloc[[i]].reset_index(drop=True))
         except Exception:  # noqa: BLE001 - Spark failing on the row, as the graph does
             continue
         return f"the ONNX runtime refuses probe row {probes[i].describe()}, which Spark scores"
     return None
 
 
-def _first_refused(pipeline, rows, inputs, names, spark) -> int | None:
+def _first_refused(spark_runtime, rows) -> int | None:
     """The first row Spark refuses alone (bisection: ~log2(rows) jobs)."""
     low, high = 0, len(rows)
     while high - low > 1:
         middle = (low + high) // 2
         try:
-            transform_frame(pipeline, rows.iloc[low:middle].reset_index(drop=True), inputs, names, spark)
+            spark_runtime.predict(rows.iloc[low:middle].reset_index(drop=True))
         except Exception:  # noqa: BLE001
             high = middle
             continue
