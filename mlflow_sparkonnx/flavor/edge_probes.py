@@ -200,21 +200,30 @@ def _spark_divergence(spark_runtime, frame, scored, dropped, single_rows, output
         culprit = _first_refused(spark_runtime, rows)
         where = probes[positions[culprit]].describe() if culprit is not None else "one of the probe rows"
         return f"Spark refuses {where} where the ONNX runtime scores it ({_first_line(exc)})"
-    spark_scored = spark_result.iloc[: len(scored)].reset_index(drop=True)
-    onnx_scored = pd.concat([result for _, result in single_rows], ignore_index=True)
-    parity = verify_parity(spark_scored, onnx_scored, outputs)
-    if not parity.passed:
-        row = _first_mismatch(parity)
-        name = next(n for n, o in parity.outputs.items() if o.mismatched_rows)
+    mismatch = _value_divergence(spark_result.iloc[: len(scored)], single_rows, outputs) if scored else None
+    if mismatch is not None:
+        row, name, spark_value, onnx_value = mismatch
         return (
             f"output '{name}' differs from Spark on probe row {probes[scored[row]].describe()} "
-            f"(Spark {spark_scored[name][row]!r}, ONNX {onnx_scored[name][row]!r})"
+            f"(Spark {spark_value!r}, ONNX {onnx_value!r})"
         )
     for offset, i in enumerate(dropped):
         values = spark_result.iloc[len(scored) + offset]
         if not all(_is_null(v) for v in values):
             return f"Spark scores probe row {probes[i].describe()}, which the input rules drop (null outputs)"
     return None
+
+
+def _value_divergence(spark_scored, single_rows, outputs) -> tuple[int, str, Any, Any] | None:
+    """The first (row, output, Spark's value, ONNX's value) that differs, or None."""
+    spark_scored = spark_scored.reset_index(drop=True)
+    onnx_scored = pd.concat([result for _, result in single_rows], ignore_index=True)
+    parity = verify_parity(spark_scored, onnx_scored, outputs)
+    if parity.passed:
+        return None
+    row = _first_mismatch(parity)
+    name = next(n for n, o in parity.outputs.items() if o.mismatched_rows)
+    return row, name, spark_scored[name][row], onnx_scored[name][row]
 
 
 def _refusal_divergence(spark_runtime, frame, refused_by_graph, probes) -> str | None:

@@ -17,6 +17,7 @@ from pyspark.ml.regression import LinearRegression
 
 import mlflow_sparkonnx
 from mlflow_sparkonnx.convert import registration
+from mlflow_sparkonnx.exceptions import InvalidInputError
 
 
 def test_canary_onnxmltools_tables_have_the_shapes_we_rely_on(spark):
@@ -94,6 +95,18 @@ def test_registering_a_converter_for_a_custom_stage_verifies_it(spark, tmp_path,
     edge = pd.DataFrame({"x": [0.0, -0.0, 1e6, -1e-6], "z": [0.0, 1.0, -1e3, 5.0]})
     conf = assert_onnx_matches_spark(model, pd.concat([frame, edge], ignore_index=True), spark, tmp_path)
     assert conf["stages"][0].endswith("Doubler")
+    # A NaN or null x gives a NaN x2, on which Spark's VectorAssembler (handleInvalid="error") raises:
+    # the graph flags the computed column, so both runtimes refuse the row.
+    import mlflow.pyfunc
+
+    for runtime, message in (
+        ("onnx", r"Column 'x2' \(computed from the inputs\) row 1 .*null or NaN"),
+        ("spark", "Row 1"),
+    ):
+        loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"), model_config={"runtime": runtime})
+        for missing in (np.nan, None):
+            with pytest.raises(InvalidInputError, match=message):
+                loaded.predict(pd.DataFrame({"x": [1.0, missing], "z": [0.0, 0.0]}))
     # A second registration for the same class must be asked for explicitly.
     with pytest.raises(ValueError, match="overwrite=True"):
         mlflow_sparkonnx.register_converter(

@@ -116,6 +116,13 @@ def same_float_type(variable: Any, shape: list[Any]) -> Any:
     return DoubleTensorType(shape) if is_double(variable) else FloatTensorType(shape)
 
 
+def is_floating(variable: Any) -> bool:
+    """True when the variable is a float or double tensor (a tensor that can hold NaN)."""
+    from onnxmltools.convert.common.data_types import DoubleTensorType, FloatTensorType
+
+    return isinstance(variable.type, DoubleTensorType | FloatTensorType)
+
+
 def is_double(variable: Any) -> bool:
     """True when the variable is a double tensor."""
     from onnxmltools.convert.common.data_types import DoubleTensorType
@@ -172,8 +179,9 @@ def spark_vector_argmax(scope: Any, container: Any, x: str, onnx_type: int) -> s
     lowest = constant(scope, container, "argmax_minus_inf", onnx_type, [1], [-np.inf])
     ranked = node(scope, container, "Where", [nan, lowest, x], op_version=9)
     index = node(scope, container, "ArgMax", [ranked], op_version=13, axis=1, keepdims=1)
-    first = constant(scope, container, "argmax_first", INT64, [1], [0])
-    first_is_nan = node(scope, container, "Gather", [nan, first], op_version=13, axis=1)
+    start = constant(scope, container, "argmax_start", INT64, [1], [0])
+    end = axis = constant(scope, container, "argmax_one", INT64, [1], [1])
+    first_is_nan = node(scope, container, "Slice", [nan, start, end, axis], op_version=13)
     zero = constant(scope, container, "argmax_zero", INT64, [1], [0])
     return node(scope, container, "Where", [first_is_nan, zero, index], op_version=9)
 

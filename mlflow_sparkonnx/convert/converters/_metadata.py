@@ -80,25 +80,31 @@ def _spark_field(variable: Any) -> Any:
 
 def column_metadata(scope: Any, operator: Any, variable: Any) -> dict[str, Any]:
     """Spark's schema metadata of ``variable`` (an input of ``operator``) as the fitted pipeline writes it."""
+    field = column_field(scope, operator, variable)
+    return {} if field is None else dict(field.metadata)  # a raw input: callers' frames carry none
+
+
+def column_field(scope: Any, operator: Any, variable: Any) -> Any | None:
+    """Spark's schema field (type and metadata) of a computed ``variable``; None for a raw input."""
     from pyspark.sql.types import StructType
 
     spark = (getattr(operator, "raw_params", None) or {}).get("SparkSession")
     upstream, roots = _ancestors(scope, operator, variable)
     if not upstream:
-        return {}  # a raw input column: callers' frames carry no ML metadata
+        return None
     if spark is None:
         raise ConversionError(
-            f"{type(operator.raw_operator).__name__} needs the metadata of column '{variable.raw_name}', "
+            f"{type(operator.raw_operator).__name__} needs the Spark type of column '{variable.raw_name}', "
             "which needs a SparkSession during conversion"
         )
     frame = spark.createDataFrame([], StructType([_spark_field(v) for v in roots]))
     try:
         for stage_operator in upstream:
             frame = stage_operator.raw_operator.transform(frame)
-        return dict(frame.schema[variable.raw_name].metadata)
+        return frame.schema[variable.raw_name]
     except Exception as exc:
         raise ConversionError(
-            f"could not read Spark's metadata of column '{variable.raw_name}' for "
+            f"could not read Spark's schema of column '{variable.raw_name}' for "
             f"{type(operator.raw_operator).__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         ) from exc
 

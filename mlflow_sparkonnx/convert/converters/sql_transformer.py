@@ -160,8 +160,7 @@ def _consumer_errors(ctx: Context, alias: str, consumers: list[Any], value: Valu
                     f"the column '{alias}' feeding a VectorAssembler with handleInvalid='skip' (Spark drops "
                     "rows where the SQL gives null or NaN)"
                 )
-            if mode == "error":  # Spark raises on a null or NaN entry
-                ctx.raise_where("VECTOR_ASSEMBLER_NULL_OR_NAN", ctx.op("IsNaN", output), None)
+            # "error": the VectorAssembler's own row check refuses a null or NaN, as Spark does
         elif value.null is not None:
             raise UnsupportedSqlError(
                 f"the column '{alias}', which can be null, feeding {type(stage).__name__} (null would "
