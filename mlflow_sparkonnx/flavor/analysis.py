@@ -342,9 +342,13 @@ def _convert_and_verify(
         analysis.onnx_status, analysis.onnx_reason = OnnxStatus.MISMATCH, analysis.parity.describe_failure()
         return
     rules = (analysis.closed_categories, analysis.numeric_guards, analysis.null_sensitive_inputs)
-    probes = probe_edges(
-        analysis.pipeline, analysis.example, analysis.inputs, analysis.outputs, onnx_runtime, rules, spark
-    )
+    try:
+        probes = probe_edges(
+            analysis.pipeline, analysis.example, analysis.inputs, analysis.outputs, onnx_runtime, rules, spark
+        )
+    except Exception as exc:  # probing failed: the graph is not verified, the save goes on
+        _logger.warning("Edge probes could not run; the graph is not verified.", exc_info=True)
+        probes = EdgeProbeReport(0, 0, 0, 0, f"could not run ({type(exc).__name__}: {exc})"[:300])
     analysis.edge_probes = probes
     if probes.divergence:
         analysis.onnx_status = OnnxStatus.MISMATCH

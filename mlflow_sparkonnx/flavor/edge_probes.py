@@ -155,6 +155,11 @@ def probe_edges(
             single_rows.append((i, onnx_runtime.predict(frame.iloc[[i]].reset_index(drop=True))))
         except InvalidInputError:
             refused_by_graph.append(i)
+        except Exception as exc:  # the graph failing outright: never verified
+            failure = f"the ONNX runtime fails on probe row {probes[i].describe()} ({_first_line(exc)})"
+            return EdgeProbeReport(
+                len(frame), len(single_rows), int(dropped.sum()), int(refused.sum()), failure
+            )
     scored = [i for i, _ in single_rows]
     report = EdgeProbeReport(
         rows=len(frame),

@@ -150,8 +150,8 @@ def assert_one_answer(onnx, spark, frame: pd.DataFrame) -> None:
 def test_both_runtimes_give_one_answer(both_runtimes, frame):
     onnx, spark = both_runtimes
     assert_one_answer(onnx, spark, frame)
-    scored = onnx.predict(frame) if len(frame) else None
-    if scored is not None:
+    scored = outcome(onnx, frame)
+    if isinstance(scored, pd.DataFrame):
         assert scored.columns.tolist() == ["prediction", "probability"]
         assert np.asarray(scored["prediction"]).dtype == np.float64
 
