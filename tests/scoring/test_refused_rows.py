@@ -289,7 +289,7 @@ def test_an_unseen_number_under_a_numeric_string_indexer_in_error_mode_is_refuse
     spark_runtime = mlflow.pyfunc.load_model(str(tmp_path / "m"), model_config={"runtime": "spark"})
     for frame, expected in zip(frames, [1.0, REFUSED, REFUSED, REFUSED, 2.0], strict=True):
         assert pyfunc_outcome(onnx, frame, "w_idx") == expected, frame
-        try:  # the Spark runtime's message for this refusal names the value, not the row
+        try:
             assert float(spark_runtime.predict(frame)["w_idx"][0]) == expected, frame
         except mlflow_sparkonnx.InvalidInputError as exc:
             assert expected == REFUSED and "not seen when the pipeline was fitted" in str(exc), frame
@@ -297,3 +297,8 @@ def test_an_unseen_number_under_a_numeric_string_indexer_in_error_mode_is_refuse
         mlflow_sparkonnx.InvalidInputError, match=r"'w' row 1 holds 7.0, which StringIndexerModel"
     ):
         onnx.predict(pd.DataFrame({"w": [0.5, 7.0]}))
+    # The Spark runtime names the column and the row too (Spark's message holds only the value).
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"Column 'w' row 1 holds 7.0, a category"):
+        spark_runtime.predict(pd.DataFrame({"w": [0.5, 7.0]}))
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"Column 'w' row 2 holds nan, a category"):
+        spark_runtime.predict(pd.DataFrame({"w": [0.5, 1.5, math.nan]}))
