@@ -28,19 +28,17 @@ def _same_shape(operator) -> None:
 
 
 @contextmanager
-def deliberately_wrong_converter():
-    """While active, ElementwiseProduct converts wrongly (registered through the public API with
-    overwrite=True); the previous registration is restored afterwards. Only the mismatch pipeline
-    uses ElementwiseProduct, so the verification gate has an honest silent error to catch."""
-    from pyspark.ml.feature import ElementwiseProduct
-
+def temporary_converter(stage_class, convert):
+    """While active, ``stage_class`` (a one-column stage) converts with ``convert`` (registered through
+    the public API with overwrite=True, output shaped like its input); the previous registration is
+    restored afterwards."""
     import mlflow_sparkonnx
     from mlflow_sparkonnx.convert.registration import restore_registration, snapshot_registration
 
-    previous = snapshot_registration(ElementwiseProduct)
+    previous = snapshot_registration(stage_class)
     mlflow_sparkonnx.register_converter(
-        ElementwiseProduct,
-        convert_elementwise_product_wrongly,
+        stage_class,
+        convert,
         _same_shape,
         input_columns=lambda stage: [stage.getInputCol()],
         output_columns=lambda stage: [stage.getOutputCol()],
@@ -50,3 +48,13 @@ def deliberately_wrong_converter():
         yield
     finally:
         restore_registration(previous)
+
+
+@contextmanager
+def deliberately_wrong_converter():
+    """While active, ElementwiseProduct converts wrongly. Only the mismatch pipeline uses
+    ElementwiseProduct, so the verification gate has an honest silent error to catch."""
+    from pyspark.ml.feature import ElementwiseProduct
+
+    with temporary_converter(ElementwiseProduct, convert_elementwise_product_wrongly):
+        yield

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.convert.verify import verify_parity
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
-from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime
+from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime, first_failing_row
 from mlflow_sparkonnx.scoring.schema import coerce_inputs
 from mlflow_sparkonnx.sparkml.pipeline import stage_columns
 
@@ -50,13 +50,7 @@ class EdgeProbeReport:
     divergence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "scored": self.scored,
-            "dropped": self.dropped,
-            "refused": self.refused,
-            "divergence": self.divergence,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -243,17 +237,17 @@ def _refusal_divergence(spark_runtime, frame, refused_by_graph, probes) -> str |
 
 
 def _first_refused(spark_runtime, rows) -> int | None:
-    """The first row Spark refuses alone (bisection: ~log2(rows) jobs)."""
-    low, high = 0, len(rows)
-    while high - low > 1:
-        middle = (low + high) // 2
+    """The first row Spark refuses alone, in whatever words."""
+
+    def failure_in(low: int, high: int) -> BaseException | None:
         try:
-            spark_runtime.predict(rows.iloc[low:middle].reset_index(drop=True))
-        except Exception:  # noqa: BLE001
-            high = middle
-            continue
-        low = middle
-    return low if high - low == 1 else None
+            spark_runtime.predict(rows.iloc[low:high].reset_index(drop=True))
+        except Exception as exc:  # noqa: BLE001
+            return exc
+        return None
+
+    found = first_failing_row(failure_in, len(rows))
+    return None if found is None else found[0]
 
 
 def _first_mismatch(parity: Any) -> int:

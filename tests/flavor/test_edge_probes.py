@@ -3,20 +3,14 @@ scored by Spark and by the graph; a graph that differs on one of them is not ver
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
-import yaml
+from mlmodel import flavor_block
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import Binarizer
+from wrong_converter import temporary_converter
 
 import mlflow_sparkonnx
-
-
-def _flavor(path: str) -> dict:
-    with open(f"{path}/MLmodel") as f:
-        return yaml.safe_load(f)["flavors"]["sparkonnx"]
 
 
 def convert_binarizer_blind_to_nan(scope, operator, container) -> None:
@@ -31,38 +25,13 @@ def convert_binarizer_blind_to_nan(scope, operator, container) -> None:
     container.add_node("Sign", [names[1]], operator.outputs[0].full_name, op_version=9)
 
 
-def _same_shape(operator) -> None:
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    operator.outputs[0].type = FloatTensorType(list(operator.inputs[0].type.shape))
-
-
-@contextmanager
-def binarizer_blind_to_nan():
-    from mlflow_sparkonnx.convert.registration import restore_registration, snapshot_registration
-
-    previous = snapshot_registration(Binarizer)
-    mlflow_sparkonnx.register_converter(
-        Binarizer,
-        convert_binarizer_blind_to_nan,
-        _same_shape,
-        input_columns=lambda stage: [stage.getInputCol()],
-        output_columns=lambda stage: [stage.getOutputCol()],
-        overwrite=True,
-    )
-    try:
-        yield
-    finally:
-        restore_registration(previous)
-
-
 def test_a_graph_wrong_only_at_an_edge_is_not_verified(spark, tmp_path):
     model = PipelineModel(stages=[Binarizer(threshold=0.5, inputCol="x", outputCol="on")])
     example = pd.DataFrame({"x": np.linspace(-3.0, 3.0, 300)})  # no NaN: parity alone passes
     path = str(tmp_path / "blind")
-    with binarizer_blind_to_nan():
+    with temporary_converter(Binarizer, convert_binarizer_blind_to_nan):
         mlflow_sparkonnx.save_model(model, path, input_example=example)
-    conf = _flavor(path)
+    conf = flavor_block(path)
     assert conf["parity"]["outputs"]["on"]["mismatched_rows"] == 0
     assert conf["onnx_status"] == "mismatch"
     assert conf["onnx_reason"].startswith("edge probes: output 'on' differs from Spark on probe row 'x' = ")
@@ -71,8 +40,8 @@ def test_a_graph_wrong_only_at_an_edge_is_not_verified(spark, tmp_path):
 
     right = str(tmp_path / "right")  # the package's own converter gives Spark's 0.0 for NaN
     mlflow_sparkonnx.save_model(model, right, input_example=example)
-    probes = _flavor(right)["parity"]["edge_probes"]
-    assert _flavor(right)["onnx_status"] == "verified"
+    probes = flavor_block(right)["parity"]["edge_probes"]
+    assert flavor_block(right)["onnx_status"] == "verified"
     # null, NaN, ±inf, 0, -0.0, and the threshold with its two neighbours; all scored, as in Spark
     assert probes == {"rows": 9, "scored": 9, "dropped": 0, "refused": 0, "divergence": None}
 
@@ -86,7 +55,7 @@ def test_the_adult_pipelines_record_their_probes(saved_models):
         "rf": {"rows": 15, "scored": 10, "dropped": 0, "refused": 5, "divergence": None},  # 5 ints
     }
     for name, probes in expected.items():
-        conf = _flavor(saved_models[name])
+        conf = flavor_block(saved_models[name])
         assert conf["onnx_status"] == "verified", conf["onnx_reason"]
         assert conf["parity"]["edge_probes"] == probes
         assert conf["onnx_reason"].endswith(f"and {probes['rows']} edge probes")

@@ -126,14 +126,14 @@ def numbers_agree(got: float, want: float) -> bool:
     return abs(got - want) <= ABS_TOL + REL_TOL * abs(want)
 
 
-def assert_one_answer(onnx, spark, frame: pd.DataFrame) -> None:
-    """The same outputs from both runtimes (numbers within tolerance), or the same refusal."""
+def assert_one_answer(onnx, spark, frame: pd.DataFrame):
+    """The same outputs from both runtimes (within tolerance) or the same refusal; the ONNX outcome."""
     from_onnx, from_spark = outcome(onnx, frame), outcome(spark, frame)
     event("scored" if isinstance(from_spark, pd.DataFrame) else "refused")
     if isinstance(from_spark, Exception) or isinstance(from_onnx, Exception):
         assert type(from_onnx) is type(from_spark), (from_onnx, from_spark)
         assert str(from_onnx) == str(from_spark)
-        return
+        return from_onnx
     assert from_onnx.columns.tolist() == from_spark.columns.tolist()
     assert len(from_onnx) == len(from_spark) == len(frame)
     for name in from_spark.columns:
@@ -142,6 +142,7 @@ def assert_one_answer(onnx, spark, frame: pd.DataFrame) -> None:
                 assert len(got) == len(want) and all(map(numbers_agree, got, want)), (name, got, want)
             else:
                 assert numbers_agree(got, want), (name, got, want)
+    return from_onnx
 
 
 @pytest.mark.slow
@@ -149,8 +150,7 @@ def assert_one_answer(onnx, spark, frame: pd.DataFrame) -> None:
 @given(frame=frames())
 def test_both_runtimes_give_one_answer(both_runtimes, frame):
     onnx, spark = both_runtimes
-    assert_one_answer(onnx, spark, frame)
-    scored = outcome(onnx, frame)
+    scored = assert_one_answer(onnx, spark, frame)
     if isinstance(scored, pd.DataFrame):
         assert scored.columns.tolist() == ["prediction", "probability"]
         assert np.asarray(scored["prediction"]).dtype == np.float64

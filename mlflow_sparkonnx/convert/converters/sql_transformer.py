@@ -147,8 +147,8 @@ def _consumers(scope: Any, variable: Any) -> list[Any]:
     ]
 
 
-def _consumer_errors(ctx: Context, alias: str, consumers: list[Any], value: Value, output: str) -> None:
-    """What a downstream stage does with a null or NaN this column holds, where the graph cannot follow."""
+def _consumer_refusals(alias: str, consumers: list[Any], value: Value) -> None:
+    """Refuse the translation where a downstream stage treats this column's null or NaN unlike the graph."""
     from pyspark.ml.feature import VectorAssembler
 
     for consumer in consumers:
@@ -222,7 +222,7 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
             # A value that reads no column per row (a literal, x IS NULL on a never-null double)
             # is a [1, 1] constant: broadcast it to one row per input row.
             tensor = ctx.op("Expand", tensor, rows, version=13)
-        _consumer_errors(ctx, alias, _consumers(scope, outputs[alias]), value, tensor)
+        _consumer_refusals(alias, _consumers(scope, outputs[alias]), value)
         errors = ctx.errors[first_error:]
         if errors:
             _refuse_error_rows(ctx, stage, errors, alias)

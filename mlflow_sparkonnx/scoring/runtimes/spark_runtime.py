@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,24 @@ def transform_frame(
     return collected.reindex(range(len(frame))).reset_index(drop=True)
 
 
+def first_failing_row(
+    failure_in: Callable[[int, int], BaseException | None], n_rows: int
+) -> tuple[int, BaseException] | None:
+    """The first row that fails alone and its error, by bisection (~log2(rows) + 1 jobs).
+
+    ``failure_in(low, high)`` scores rows ``low:high`` and returns the error, or None when they score.
+    """
+    low, high = 0, n_rows
+    while high - low > 1:
+        middle = (low + high) // 2
+        if failure_in(low, middle) is not None:
+            high = middle
+        else:
+            low = middle
+    error = failure_in(low, low + 1) if n_rows else None
+    return None if error is None else (low, error)
+
+
 class SparkRuntime:
     """Runs the native pipeline; returns the same columns and dtypes as ``OnnxRuntime``."""
 
@@ -76,15 +95,8 @@ class SparkRuntime:
                 return exc if is_spark_refusal(exc) else None
             return None
 
-        low, high = 0, len(frame)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if refusal_in(low, middle) is not None:
-                high = middle
-            else:
-                low = middle
-        error = refusal_in(low, low + 1) if len(frame) else None
-        return None if error is None else (int(positions[low]), error)
+        found = first_failing_row(refusal_in, len(frame))
+        return None if found is None else (int(positions[found[0]]), found[1])
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         names = [c.name for c in self._outputs]
