@@ -17,7 +17,7 @@ from typing import Any
 
 from onnx import TensorProto
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, constant, node
+from mlflow_sparkonnx.convert.converters._graph import INT64, constant, node
 
 TEXT_OPSET = 20
 STRING = TensorProto.STRING
@@ -89,51 +89,66 @@ def compact(scope: Any, container: Any, tokens: str, mask: str) -> tuple[str, st
     return kept, op(scope, container, "Greater", [top, zero])
 
 
-def split_tokens(scope: Any, container: Any, tokens: str, mask: str, delimiter: str) -> tuple[str, str]:
-    """Split every real token of ``[N, M]`` on ``delimiter``, keeping empty pieces (like Java).
+def split_on_whitespace(scope: Any, container: Any, documents: str) -> tuple[str, str]:
+    """``[N]`` documents split on every Java ``\\s`` character, empty pieces kept, in order.
 
-    ONNX ``StringSplit`` gives ``""`` zero pieces where Java gives one (``""``); a column of
-    ``""`` is appended so that piece exists even when no token in the batch was split.
+    The pieces travel as one flat list (with where each document's pieces end) and become
+    ``[N, T]`` tokens once, at the end: a padded matrix per delimiter would cost ``N`` times the
+    longest document on every split. Splitting on single characters gives the same pieces in any
+    order.
     """
-    pieces, counts = _two(scope, container, "StringSplit", [tokens], 20, delimiter=delimiter)
-    lead = op(scope, container, "Shape", [pieces], 15, start=0, end=2)
+    pieces = documents
+    one = constant(scope, container, "one", INT64, [], [1])
+    ends = op(scope, container, "Add", [positions(scope, container, documents, 0), one], 14)
+    for delimiter in JAVA_WHITESPACE:
+        pieces, ends = _split_flat(scope, container, pieces, ends, delimiter)
+    return _as_rows(scope, container, pieces, ends)
+
+
+def _split_flat(scope: Any, container: Any, pieces: str, ends: str, delimiter: str) -> tuple[str, str]:
+    """Split each piece of a flat ``[K]`` list on ``delimiter``, keeping empty pieces (like Java).
+
+    ``ends[r]`` is where document ``r``'s pieces end (exclusive); returned for the new list. ONNX
+    ``StringSplit`` gives ``""`` zero pieces where Java gives one (``""``); a column of ``""`` is
+    appended so that piece exists even when no piece in the batch was split.
+    """
+    parts, counts = _two(scope, container, "StringSplit", [pieces], 20, delimiter=delimiter)
+    lead = op(scope, container, "Shape", [parts], 15, start=0, end=1)
     empty_shape = op(scope, container, "Concat", [lead, ints(scope, container, "one", [1])], axis=0)
     empty = constant(scope, container, "empty", STRING, [], [b""])
     empties = op(scope, container, "Expand", [empty, empty_shape])
-    pieces = op(scope, container, "Concat", [pieces, empties], axis=2)
-    counts = op(scope, container, "Max", [counts, constant(scope, container, "one", INT64, [], [1])])
-    inner = op(
-        scope,
-        container,
-        "Less",
-        [
-            positions(scope, container, pieces, 2),
-            op(scope, container, "Unsqueeze", [counts, _axis(scope, container, -1)]),
-        ],
-    )
-    outer = op(scope, container, "Unsqueeze", [mask, _axis(scope, container, -1)])
-    piece_mask = op(scope, container, "And", [outer, inner], 7)
-    flat = op(
-        scope,
-        container,
-        "Concat",
-        [dim(scope, container, pieces, 0), ints(scope, container, "minus_one", [-1])],
-        axis=0,
-    )
-    flat_pieces = op(scope, container, "Reshape", [pieces, flat], 14)
-    flat_mask = op(scope, container, "Reshape", [piece_mask, flat], 14)
-    return compact(scope, container, flat_pieces, flat_mask)
+    parts = op(scope, container, "Concat", [parts, empties], axis=1)
+    one = constant(scope, container, "one", INT64, [], [1])
+    counts = op(scope, container, "Max", [counts, one])
+    column = op(scope, container, "Unsqueeze", [counts, _axis(scope, container, -1)])
+    real = op(scope, container, "Less", [positions(scope, container, parts, 1), column])
+    flat = ints(scope, container, "flat", [-1])
+    real = op(scope, container, "Reshape", [real, flat], 14)
+    parts = op(scope, container, "Compress", [op(scope, container, "Reshape", [parts, flat], 14), real], 11)
+    total = op(scope, container, "CumSum", [counts, constant(scope, container, "axis", INT64, [], [0])], 14)
+    last = op(scope, container, "Sub", [ends, one], 14)
+    return parts, op(scope, container, "Gather", [total, last], axis=0)
 
 
-def split_on_whitespace(scope: Any, container: Any, documents: str) -> tuple[str, str]:
-    """``[N]`` documents split on every Java ``\\s`` character, empty pieces kept, in order."""
-    shape = ints(scope, container, "column", [-1, 1])
-    tokens = op(scope, container, "Reshape", [documents, shape], 14)
-    true = constant(scope, container, "true", BOOL, [], [True])
-    mask = op(scope, container, "Expand", [true, op(scope, container, "Shape", [tokens], 15)])
-    for delimiter in JAVA_WHITESPACE:
-        tokens, mask = split_tokens(scope, container, tokens, mask, delimiter)
-    return tokens, mask
+def _as_rows(scope: Any, container: Any, pieces: str, ends: str) -> tuple[str, str]:
+    """A flat ``[K]`` list (document ``r``'s pieces end at ``ends[r]``) as ``[N, T]`` tokens and mask,
+    padded with :data:`PAD`."""
+    zero = ints(scope, container, "zero", [0])
+    but_last = op(scope, container, "Slice", [ends, zero, ints(scope, container, "minus_one", [-1])])
+    starts = op(scope, container, "Concat", [zero, but_last], axis=0)
+    counts = op(scope, container, "Sub", [ends, starts], 14)
+    longest = op(scope, container, "ReduceMax", [counts], 18, keepdims=0)
+    start = constant(scope, container, "zero", INT64, [], [0])
+    step = constant(scope, container, "one", INT64, [], [1])
+    columns = op(scope, container, "Range", [start, longest, step], 11)
+    counts = op(scope, container, "Unsqueeze", [counts, _axis(scope, container, -1)])
+    mask = op(scope, container, "Less", [columns, counts])
+    starts = op(scope, container, "Unsqueeze", [starts, _axis(scope, container, -1)])
+    index = op(scope, container, "Add", [starts, columns], 14)
+    index = op(scope, container, "Where", [mask, index, dim(scope, container, pieces, 0)], 16)
+    pad = constant(scope, container, "pad", STRING, [1], [PAD])
+    padded = op(scope, container, "Concat", [pieces, pad], axis=0)
+    return op(scope, container, "Gather", [padded, index], axis=0), mask
 
 
 def documents(scope: Any, container: Any, variable: Any) -> str:
