@@ -25,6 +25,30 @@ os.environ["MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK"] = "true"
 os.environ.pop("MLFLOW_SPARKONNX_RUNTIME", None)
 
 
+#: Test files that share a costly session fixture, run on one xdist worker so it is made once:
+#: ``tracking_server_process`` (an ``mlflow server`` start, 7-14 s) and ``package_wheel`` (a pip build).
+_SHARED_FIXTURE_GROUPS = (
+    ("tests/test_cli.py", "tests/lifecycle/test_promotion.py"),
+    ("tests/flavor/test_package_wheel.py", "tests/scoring/test_serving_env.py"),
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with the files of each :data:`_SHARED_FIXTURE_GROUPS` group as one unit."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    group_of = {path: group[0] for group in _SHARED_FIXTURE_GROUPS for path in group}
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return group_of.get(path, path)
+
+    return SharedFixtureScheduling(config, log)
+
+
 _LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
 
 
