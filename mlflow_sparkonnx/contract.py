@@ -180,6 +180,9 @@ class ModelContract:
     sql_outputs: tuple[str, ...] | None = None
     #: Graph outputs flagging rows a stage refuses, checked after every ONNX run.
     row_checks: tuple[RowCheck, ...] = ()
+    #: Numeric inputs the graph computes with in float32: the ONNX runtime refuses finite values
+    #: beyond float32's range in them (older models: none recorded).
+    float32_inputs: tuple[str, ...] = ()
     #: ONNX vs Spark on the parity rows, as recorded (per output: max diffs, mismatched rows).
     parity: dict[str, Any] | None = None
     default_runtime: str = "spark"
@@ -240,6 +243,7 @@ class ModelContract:
         null_sensitive = take("null_sensitive_inputs", None)
         sql_outputs = take("sql_outputs", None)
         row_checks = take("row_checks", None) or ()
+        float32_inputs = take("float32_inputs", None) or ()
         fields = {
             "inputs": tuple(Column.from_dict(c) for c in take("inputs")),
             "outputs": tuple(Column.from_dict(c) for c in take("outputs")),
@@ -259,6 +263,7 @@ class ModelContract:
             "null_sensitive_inputs": None if null_sensitive is None else dict(null_sensitive),
             "sql_outputs": None if sql_outputs is None else tuple(sql_outputs),
             "row_checks": tuple(RowCheck.from_dict(c) for c in row_checks),
+            "float32_inputs": tuple(float32_inputs),
             "parity": take("parity", None),
             "default_runtime": take("default_runtime", "spark"),
             "sparkonnx_version": take("sparkonnx_version", None),
@@ -286,6 +291,7 @@ class ModelContract:
             "onnx_outputs": dict(self.onnx_outputs) if self.onnx_outputs else None,
             "onnx_batch_rows": self.onnx_batch_rows,
             "row_checks": [c.to_dict() for c in self.row_checks],
+            "float32_inputs": list(self.float32_inputs),
             "onnx_status": self.onnx_status.value,
             "onnx_reason": self.onnx_reason,
             "parity": self.parity,

@@ -12,6 +12,7 @@ from typing import Any
 from mlflow_sparkonnx.contract import Column, RowCheck
 from mlflow_sparkonnx.convert.converters._graph import spark_input_types
 from mlflow_sparkonnx.convert.converters._row_checks import collecting_row_checks
+from mlflow_sparkonnx.convert.float32_inputs import float32_inputs
 from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registration import converter_provider, required_opset
@@ -24,11 +25,13 @@ _logger = logging.getLogger(__name__)
 
 @dataclass
 class ConvertedGraph:
-    """The ONNX model, per pyfunc output column the graph output that holds it, and its row checks."""
+    """The ONNX model, per pyfunc output column the graph output that holds it, its row checks, and
+    the inputs it computes with in float32 (see :mod:`mlflow_sparkonnx.convert.float32_inputs`)."""
 
     model: Any
     output_names: dict[str, str]
     row_checks: list[RowCheck] = field(default_factory=list)
+    float32_inputs: list[str] = field(default_factory=list)
 
 
 def check_supported(stages: list[Any]) -> None:
@@ -92,7 +95,9 @@ def convert_pipeline(
         token_outputs=set(token_array_outputs),
     )
     sparsify_linear_heads(model)  # no dense [N, numFeatures] vector before a linear head
-    return ConvertedGraph(model=model, output_names=output_names, row_checks=row_checks)
+    return ConvertedGraph(
+        model=model, output_names=output_names, row_checks=row_checks, float32_inputs=float32_inputs(model)
+    )
 
 
 def _select_outputs(model: Any, output_cols: list[str], row_checks: list[RowCheck]) -> dict[str, str]:

@@ -326,6 +326,7 @@ def _convert_and_verify(
             graph.output_names,
             batch_rows=onnx_batch_rows(analysis.pipeline.stages),  # as MLmodel records it
             row_checks=tuple(graph.row_checks),
+            float32_inputs=graph.float32_inputs,
         )
         onnx_result = onnx_runtime.predict(analysis.example)
     except UnsupportedStageError as exc:

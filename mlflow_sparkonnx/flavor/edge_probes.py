@@ -2,15 +2,16 @@
 
 The parity rows show the graph agrees with Spark where the caller's data lives. The probes ask what
 happens at the edges: one valid example row with one input changed at a time to a null, NaN, ±inf,
-0 and -0.0, the values at and one double step around a Bucketizer's splits or a Binarizer's
-threshold, an unseen, empty or non-ASCII string, an empty or longer token list. Each probe row gets
-an outcome on both sides: scored (with values), dropped (null outputs, Spark's ``skip``) or refused
-(an error). The ONNX side is what the pyfunc does: the recorded input rules, then the graph (its
-row checks included), each row alone and all of them in one batch. The Spark side is the native
-pipeline on the rows the ONNX side scores or drops (one job; it must not raise), and each row a
-graph's row check refuses (it must raise). Any other outcome is a divergence, and a graph with a
-divergence is not verified. Rows the input rules refuse are not sent to Spark: both runtimes apply
-those rules before scoring.
+0 and -0.0, doubles beyond float32's range, the values at and one double step around a Bucketizer's
+splits or a Binarizer's threshold, an unseen, empty or non-ASCII string, an empty or longer token
+list. Each probe row gets an outcome on both sides: scored (with values), dropped (null outputs,
+Spark's ``skip``) or refused (an error). The ONNX side is what the pyfunc does: the recorded input
+rules, then the graph (its row checks included), each row alone and all of them in one batch. The
+Spark side is the native pipeline on the rows the ONNX side scores or drops (one job; it must not
+raise), and each row a graph's row check refuses (it must raise). Any other outcome is a divergence,
+and a graph with a divergence is not verified. Rows the input rules refuse are not sent to Spark:
+both runtimes apply those rules before scoring; nor are the rows only the ONNX runtime refuses (a
+double beyond float32's range in an input the graph computes with in float32).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.convert.verify import verify_parity
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
+from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import FLOAT32_MAX
 from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime, first_failing_row
 from mlflow_sparkonnx.scoring.schema import coerce_inputs
 from mlflow_sparkonnx.sparkml.pipeline import stage_columns
@@ -37,6 +39,9 @@ _logger = logging.getLogger(__name__)
 PROBE_STRINGS = ("sparkonnx-probe-unseen", "", "Ünïcødé ✓ 東京")
 #: At most this many rows a row check refuses are run through Spark alone (one job each).
 MAX_REFUSAL_CHECKS = 4
+#: Doubles float32 cannot hold: the ONNX runtime refuses them in inputs its graph computes with in
+#: float32; elsewhere the graph must give Spark's value for them.
+BEYOND_FLOAT32 = (-1e300, -3.5e38, 3.5e38, 1e300)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def edge_values(column: Column, stages: list[Any], example_value: Any) -> list[A
             }
             return [None, 0, -1, *sorted(near)]
         near = {v for b in bounds for v in (np.nextafter(b, -np.inf), b, np.nextafter(b, np.inf))}
-        return [None, math.nan, math.inf, -math.inf, 0.0, -0.0, *(float(v) for v in sorted(near))]
+        edges = [None, math.nan, math.inf, -math.inf, 0.0, -0.0, *BEYOND_FLOAT32]
+        return [*edges, *(float(v) for v in sorted(near))]
     if column.spark_type == "string":
         return [None, *PROBE_STRINGS]
     if column.spark_type == "array<string>":
@@ -141,6 +147,7 @@ def probe_edges(
         refused |= mask
     for column in nulls_refused_by_onnx(inputs, null_sensitive, ranges):
         refused |= np.isnan(frame[column].to_numpy(dtype="float64"))
+    refused |= _beyond_float32(frame, inputs, onnx_runtime.float32_inputs)
     dropped &= ~refused
 
     refused_by_graph, single_rows = [], []
@@ -170,6 +177,17 @@ def probe_edges(
     if divergence:
         report = EdgeProbeReport(report.rows, report.scored, report.dropped, report.refused, divergence)
     return report
+
+
+def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: frozenset[str]) -> np.ndarray:
+    """Rows the ONNX runtime refuses (and only it): a finite double beyond float32 in a float32 input."""
+    beyond = np.zeros(len(frame), dtype=bool)
+    for column in inputs:
+        if column.name in float32_inputs and column.is_numeric and not column.is_integral:
+            values = frame[column.name].to_numpy(dtype="float64")
+            with np.errstate(invalid="ignore"):
+                beyond |= np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+    return beyond
 
 
 def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes) -> str | None:

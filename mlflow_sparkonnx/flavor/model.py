@@ -285,6 +285,7 @@ def model_contract(analysis: Any, path: str) -> ModelContract:
         onnx_outputs=analysis.graph.output_names if verified else None,
         onnx_batch_rows=onnx_batch_rows(analysis.pipeline.stages),
         row_checks=tuple(analysis.graph.row_checks) if verified else (),
+        float32_inputs=tuple(analysis.graph.float32_inputs) if verified else (),
         onnx_status=analysis.onnx_status,
         onnx_reason=analysis.onnx_reason,
         parity=_parity_record(analysis),

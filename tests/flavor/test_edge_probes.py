@@ -42,8 +42,10 @@ def test_a_graph_wrong_only_at_an_edge_is_not_verified(spark, tmp_path):
     mlflow_sparkonnx.save_model(model, right, input_example=example)
     probes = flavor_block(right)["parity"]["edge_probes"]
     assert flavor_block(right)["onnx_status"] == "verified"
-    # null, NaN, ±inf, 0, -0.0, and the threshold with its two neighbours; all scored, as in Spark
-    assert probes == {"rows": 9, "scored": 9, "dropped": 0, "refused": 0, "divergence": None}
+    # null, NaN, ±inf, 0, -0.0, ±3.5e38, ±1e300 (the graph compares doubles: no float32 input), and the
+    # threshold with its two neighbours; all scored, as in Spark
+    assert flavor_block(right)["float32_inputs"] == []
+    assert probes == {"rows": 13, "scored": 13, "dropped": 0, "refused": 0, "divergence": None}
 
 
 def test_the_adult_pipelines_record_their_probes(saved_models):

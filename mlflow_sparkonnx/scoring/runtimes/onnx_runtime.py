@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ _NUMPY_TYPES = {
 
 #: Rows per ``InferenceSession.run`` unless the model records a smaller number.
 DEFAULT_BATCH_ROWS = 10_000
+#: The largest finite float32. The graphs compute in float32, where a larger double becomes infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class OnnxRuntime:
@@ -42,10 +45,13 @@ class OnnxRuntime:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         intra_op_threads: int | None = None,
         row_checks: tuple[RowCheck, ...] = (),
+        float32_inputs: Sequence[str] = (),
     ) -> None:
         """``intra_op_threads=1`` where the caller already spreads work over the cores (Spark workers).
 
         ``row_checks``: graph outputs flagging rows a stage refuses; a flagged row fails the call.
+        ``float32_inputs``: inputs the graph computes with in float32; a finite value beyond float32's
+        range in one of them fails the call.
         """
         import onnxruntime
 
@@ -59,11 +65,12 @@ class OnnxRuntime:
         )
         self._inputs = {c.name: c for c in inputs}
         self._graph_inputs = [(i.name, i.type) for i in self._session.get_inputs()]
-        # Per graph input, worked out once: (name, numpy dtype, one sequence per row?).
+        # Per graph input, worked out once: (name, numpy dtype, one sequence per row?, float32 inside?).
         self._feed_specs = [
-            (name, _NUMPY_TYPES[tensor_type], self._inputs[name].is_sequence)
+            (name, _NUMPY_TYPES[tensor_type], self._inputs[name].is_sequence, name in float32_inputs)
             for name, tensor_type in self._graph_inputs
         ]
+        self.float32_inputs = frozenset(float32_inputs)
         self._outputs = outputs
         self._row_checks = tuple(row_checks)
         graph_outputs = {o.name for o in self._session.get_outputs()}
@@ -96,12 +103,18 @@ class OnnxRuntime:
             batch_rows=contract.onnx_batch_rows or DEFAULT_BATCH_ROWS,
             intra_op_threads=intra_op_threads,
             row_checks=contract.row_checks,
+            float32_inputs=contract.float32_inputs,
         )
 
-    def feeds(self, frame: Columns) -> dict[str, np.ndarray]:
-        """The graph's input tensors for a coerced frame (or coerced column arrays)."""
+    def feeds(self, frame: Columns, first_row: int = 0) -> dict[str, np.ndarray]:
+        """The graph's input tensors for a coerced frame (or coerced column arrays).
+
+        A finite number beyond float32's range in a float32 input is refused (``InvalidInputError``
+        naming the column and the row, counted from ``first_row``): the graph would compute with an
+        infinity there.
+        """
         feeds = {}
-        for name, dtype, is_sequence in self._feed_specs:
+        for name, dtype, is_sequence, float32_inside in self._feed_specs:
             values = np.asarray(frame[name])
             if is_sequence and dtype is object:  # token arrays: ragged rows filled to one width
                 feeds[name] = _fill_token_rows(name, values)
@@ -111,6 +124,8 @@ class OnnxRuntime:
                 feeds[name] = np.stack(rows) if rows else np.empty((0, width), dtype=dtype)
             else:
                 feeds[name] = values.astype(dtype, copy=False).reshape(-1, 1)
+            if float32_inside:
+                _refuse_beyond_float32(name, feeds[name], first_row)
         return feeds
 
     def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[Any]:
@@ -148,7 +163,7 @@ class OnnxRuntime:
         offset = 0
         n_checks = len(self._row_checks)
         for rows, part in parts:
-            fetched = self.run_feeds(self.feeds(part))
+            fetched = self.run_feeds(self.feeds(part, offset))
             self._refuse_flagged_rows(fetched[len(names) : len(names) + n_checks], part, offset)
             raw = dict(zip(names, fetched[: len(names)], strict=True))
             for (column, _), counts in zip(self._token_counts, fetched[len(names) + n_checks :], strict=True):
@@ -173,6 +188,28 @@ class OnnxRuntime:
             f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
             f"{check.stage} refuses: {check.why}."
         )
+
+
+def _refuse_beyond_float32(column: str, values: np.ndarray, first_row: int) -> None:
+    """Raise for the first finite value of a ``[N, k]`` double feed that float32 cannot hold.
+
+    Spark computes in double; the graphs' float32 arithmetic would turn it into an infinity.
+    """
+    if values.dtype != np.float64 or not values.size:
+        return
+    magnitudes = np.abs(values)
+    if not np.fmax.reduce(magnitudes, axis=None) > FLOAT32_MAX:  # the common case (fmax skips NaN)
+        return
+    beyond = (magnitudes > FLOAT32_MAX) & np.isfinite(values)
+    if not beyond.any():
+        return
+    row, element = (int(i) for i in np.unravel_index(int(np.argmax(beyond)), beyond.shape))
+    where = f" (element {element})" if values.shape[1] > 1 else ""
+    raise InvalidInputError(
+        f"Column '{column}' row {first_row + row} holds {float(values[row, element])!r}{where}, beyond "
+        f"float32's range (±{FLOAT32_MAX:.7g}), in which the ONNX graph computes; Spark computes in "
+        "double: load the model with runtime='spark' to score it."
+    )
 
 
 def _fill_token_rows(column: str, values: np.ndarray) -> np.ndarray:
