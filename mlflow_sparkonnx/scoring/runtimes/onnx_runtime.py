@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ _NUMPY_TYPES = {
 DEFAULT_BATCH_ROWS = 10_000
 #: The largest finite float32. The graphs compute in float32, where a larger double becomes infinite.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FEW_VALUES = 16
 
 
 class OnnxRuntime:
@@ -197,10 +199,12 @@ def _refuse_beyond_float32(column: str, values: np.ndarray, first_row: int) -> N
     """
     if values.dtype != np.float64 or not values.size:
         return
-    magnitudes = np.abs(values)
-    if not np.fmax.reduce(magnitudes, axis=None) > FLOAT32_MAX:  # the common case (fmax skips NaN)
+    if values.size <= _FEW_VALUES:  # a request of a row or two: plain floats beat numpy's per-call cost
+        if not any(FLOAT32_MAX < abs(v) < math.inf for v in values.flat):
+            return
+    elif not np.fmax.reduce(np.abs(values), axis=None) > FLOAT32_MAX:  # fmax skips NaN
         return
-    beyond = (magnitudes > FLOAT32_MAX) & np.isfinite(values)
+    beyond = (np.abs(values) > FLOAT32_MAX) & np.isfinite(values)
     if not beyond.any():
         return
     row, element = (int(i) for i in np.unravel_index(int(np.argmax(beyond)), beyond.shape))
