@@ -351,6 +351,8 @@ def _convert_and_verify(
         _logger.warning("Edge probes could not run; the graph is not verified.", exc_info=True)
         probes = EdgeProbeReport(0, 0, 0, 0, f"could not run ({type(exc).__name__}: {exc})"[:300])
     analysis.edge_probes = probes
+    limited = {*graph.float32_inputs, *probes.range_limited}  # the ONNX runtime's float32-range inputs
+    graph.float32_inputs = [c.name for c in analysis.inputs if c.name in limited]
     if probes.divergence:
         analysis.onnx_status = OnnxStatus.MISMATCH
         analysis.onnx_reason = f"edge probes: {probes.divergence}"

@@ -4,21 +4,23 @@ The parity rows show the graph agrees with Spark where the caller's data lives. 
 happens at the edges: one valid example row with one input changed at a time to a null, NaN, ±inf,
 0 and -0.0, doubles beyond float32's range, the values at and one double step around a Bucketizer's
 splits or a Binarizer's threshold, an unseen, empty or non-ASCII string, an empty or longer token
-list. Each probe row gets an outcome on both sides: scored (with values), dropped (null outputs,
-Spark's ``skip``) or refused (an error). The ONNX side is what the pyfunc does: the recorded input
-rules, then the graph (its row checks included), each row alone and all of them in one batch. The
-Spark side is the native pipeline on the rows the ONNX side scores or drops (one job; it must not
-raise), and each row a graph's row check refuses (it must raise). Any other outcome is a divergence,
-and a graph with a divergence is not verified. Rows the input rules refuse are not sent to Spark:
-both runtimes apply those rules before scoring; nor are the rows only the ONNX runtime refuses (a
-double beyond float32's range in an input the graph computes with in float32).
+list, a vector whose first element is one of those numbers, an all-zero vector. Each probe row gets
+an outcome on both sides: scored (with values), dropped (null outputs, Spark's ``skip``) or refused
+(an error). The ONNX side is what the pyfunc does: the recorded input rules, then the graph (its row
+checks included), each row alone and all of them in one batch. The Spark side is the native
+pipeline on the rows the ONNX side scores or drops (one job; it must not raise), and each row a
+graph's row check refuses (it must raise). Any other outcome is a divergence, and a graph with a
+divergence is not verified. Rows the input rules refuse are not sent to Spark: both runtimes apply
+those rules before scoring. Nor are the rows only the ONNX runtime refuses: a double beyond
+float32's range in an input the graph computes with in float32, or in one where the graph, though
+in double, diverges from Spark there (the probes then limit that input and run again).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,9 +55,15 @@ class EdgeProbeReport:
     dropped: int
     refused: int
     divergence: str | None = None
+    #: Inputs the graph keeps double but where it diverges from Spark beyond float32's range (the
+    #: cancellations of a FactorizationMachines at 1e38): the ONNX runtime refuses such values there.
+    #: Recorded with ``float32_inputs``, not in MLmodel's ``edge_probes``.
+    range_limited: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        del record["range_limited"]
+        return record
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,11 @@ def edge_values(column: Column, stages: list[Any], example_value: Any) -> list[A
     if column.spark_type == "array<string>":
         longer = [*list(example_value or []), *PROBE_STRINGS]
         return [[], [PROBE_STRINGS[0]], longer]
-    return []  # vectors and other arrays: the example's rows only
+    if column.spark_type == "vector" and example_value is not None and len(example_value):
+        base = [float(v) for v in example_value]
+        specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, *BEYOND_FLOAT32]
+        return [[value, *base[1:]] for value in specials] + [[0.0] * len(base)]
+    return []  # other arrays: the example's rows only
 
 
 def _bounds_read_from(name: str, stages: list[Any]) -> list[float]:
@@ -141,13 +153,39 @@ def probe_edges(
     probes = [p for p, _ in accepted]
     frame = coerce_inputs(pd.DataFrame([r for _, r in accepted]), inputs)
 
+    known = set(onnx_runtime.float32_inputs)
+    limited: set[str] = set()
+    while True:  # a divergence beyond float32's range limits that input and the probes run again
+        report, culprit = _probe_once(
+            pipeline, frame, probes, inputs, outputs, onnx_runtime, rules, spark, frozenset(known | limited)
+        )
+        probe = probes[culprit] if culprit is not None else None
+        if probe is None or probe.column in known | limited or not _beyond_float32_value(probe.value):
+            return replace(report, range_limited=tuple(c.name for c in inputs if c.name in limited))
+        _logger.info("The graph diverges from Spark for %s: that input is limited to float32's range.", probe)
+        limited.add(probe.column)
+
+
+def _probe_once(
+    pipeline: Any,
+    frame: pd.DataFrame,
+    probes: list[_Probe],
+    inputs: list[Column],
+    outputs: list[Column],
+    onnx_runtime: Any,
+    rules: tuple[dict[str, CategoryRule], dict[str, NumericRule], dict[str, str]],
+    spark: Any,
+    limited: frozenset[str],
+) -> tuple[EdgeProbeReport, int | None]:
+    """One round of the probes; the report, and the position of the probe that diverged (if any)."""
+    closed, ranges, null_sensitive = rules
     refused_by_rules, dropped = find_violations(frame, closed, ranges)
     refused = np.zeros(len(frame), dtype=bool)
     for _, mask, _ in refused_by_rules:
         refused |= mask
     for column in nulls_refused_by_onnx(inputs, null_sensitive, ranges):
         refused |= np.isnan(frame[column].to_numpy(dtype="float64"))
-    refused |= _beyond_float32(frame, inputs, onnx_runtime.float32_inputs)
+    refused |= _beyond_float32(frame, inputs, limited)
     dropped &= ~refused
 
     refused_by_graph, single_rows = [], []
@@ -155,12 +193,16 @@ def probe_edges(
         try:
             single_rows.append((i, onnx_runtime.predict(frame.iloc[[i]].reset_index(drop=True))))
         except InvalidInputError:
-            refused_by_graph.append(i)
+            if _beyond_float32(frame.iloc[[i]], inputs, limited).any():
+                refused[i] = True  # an input the probes limited: refused by the ONNX runtime alone
+            else:
+                refused_by_graph.append(i)
         except Exception as exc:  # the graph failing outright: never verified
             failure = f"the ONNX runtime fails on probe row {probes[i].describe()} ({_first_line(exc)})"
-            return EdgeProbeReport(
+            report = EdgeProbeReport(
                 len(frame), len(single_rows), int(dropped.sum()), int(refused.sum()), failure
             )
+            return report, int(i)
     scored = [i for i, _ in single_rows]
     report = EdgeProbeReport(
         rows=len(frame),
@@ -174,23 +216,41 @@ def probe_edges(
         spark_runtime, frame, scored, np.flatnonzero(dropped), single_rows, outputs, probes
     )
     divergence = divergence or _refusal_divergence(spark_runtime, frame, refused_by_graph, probes)
-    if divergence:
-        report = EdgeProbeReport(report.rows, report.scored, report.dropped, report.refused, divergence)
-    return report
+    if divergence is None:
+        return report, None
+    message, culprit = divergence
+    return replace(report, divergence=message), culprit
+
+
+def _beyond_float32_value(value: Any) -> bool:
+    """True for a probe value (a number, or a vector's first element) beyond float32's range."""
+    first = value[0] if isinstance(value, list) and value else value
+    return isinstance(first, float) and math.isfinite(first) and abs(first) > FLOAT32_MAX
 
 
 def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: frozenset[str]) -> np.ndarray:
-    """Rows the ONNX runtime refuses (and only it): a finite double beyond float32 in a float32 input."""
+    """Rows the ONNX runtime refuses (and only it): a finite double beyond float32 in a float32 input
+    (a number, or an element of a vector)."""
     beyond = np.zeros(len(frame), dtype=bool)
     for column in inputs:
-        if column.name in float32_inputs and column.is_numeric and not column.is_integral:
-            values = frame[column.name].to_numpy(dtype="float64")
-            with np.errstate(invalid="ignore"):
-                beyond |= np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+        if column.name not in float32_inputs or column.is_integral:
+            continue
+        if column.is_numeric:
+            values = frame[column.name].to_numpy(dtype="float64").reshape(-1, 1)
+        elif column.spark_type == "vector":
+            values = np.array([np.asarray(v, dtype="float64") for v in frame[column.name]])
+        else:
+            continue
+        with np.errstate(invalid="ignore"):
+            beyond |= (np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)).any(axis=1)
     return beyond
 
 
-def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes) -> str | None:
+#: A divergence: what differs, and the position of the probe row it shows on.
+_Divergence = tuple[str, int]
+
+
+def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes) -> _Divergence | None:
     """The graph must give a row the same values alone and in a batch of mixed rows."""
     if len(scored) < 2:
         return None
@@ -199,13 +259,14 @@ def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes)
     parity = verify_parity(alone, batch, outputs)
     if parity.passed:
         return None
-    row = _first_mismatch(parity)
-    return (
-        f"the ONNX runtime scores probe row {probes[scored[row]].describe()} differently alone and in a batch"
-    )
+    row, _ = _first_mismatch(parity)
+    where = probes[scored[row]].describe()
+    return f"the ONNX runtime scores probe row {where} differently alone and in a batch", scored[row]
 
 
-def _spark_divergence(spark_runtime, frame, scored, dropped, single_rows, outputs, probes) -> str | None:
+def _spark_divergence(
+    spark_runtime, frame, scored, dropped, single_rows, outputs, probes
+) -> _Divergence | None:
     """One Spark job on the rows the ONNX side scores or drops: the same values, the same drops."""
     positions = [*scored, *dropped]
     if not positions:
@@ -216,18 +277,21 @@ def _spark_divergence(spark_runtime, frame, scored, dropped, single_rows, output
     except Exception as exc:  # Spark failing on a row, in whatever words
         culprit = _first_refused(spark_runtime, rows)
         where = probes[positions[culprit]].describe() if culprit is not None else "one of the probe rows"
-        return f"Spark refuses {where} where the ONNX runtime scores it ({_first_line(exc)})"
+        message = f"Spark refuses {where} where the ONNX runtime scores it ({_first_line(exc)})"
+        return message, positions[culprit if culprit is not None else 0]
     mismatch = _value_divergence(spark_result.iloc[: len(scored)], single_rows, outputs) if scored else None
     if mismatch is not None:
         row, name, spark_value, onnx_value = mismatch
-        return (
+        message = (
             f"output '{name}' differs from Spark on probe row {probes[scored[row]].describe()} "
             f"(Spark {spark_value!r}, ONNX {onnx_value!r})"
         )
+        return message, scored[row]
     for offset, i in enumerate(dropped):
         values = spark_result.iloc[len(scored) + offset]
         if not all(_is_null(v) for v in values):
-            return f"Spark scores probe row {probes[i].describe()}, which the input rules drop (null outputs)"
+            where = probes[i].describe()
+            return f"Spark scores probe row {where}, which the input rules drop (null outputs)", i
     return None
 
 
@@ -238,19 +302,18 @@ def _value_divergence(spark_scored, single_rows, outputs) -> tuple[int, str, Any
     parity = verify_parity(spark_scored, onnx_scored, outputs)
     if parity.passed:
         return None
-    row = _first_mismatch(parity)
-    name = next(n for n, o in parity.outputs.items() if o.mismatched_rows)
+    row, name = _first_mismatch(parity)
     return row, name, spark_scored[name][row], onnx_scored[name][row]
 
 
-def _refusal_divergence(spark_runtime, frame, refused_by_graph, probes) -> str | None:
+def _refusal_divergence(spark_runtime, frame, refused_by_graph, probes) -> _Divergence | None:
     """Rows a row check of the graph refuses: Spark must raise on each (a few are run, one job each)."""
     for i in refused_by_graph[:MAX_REFUSAL_CHECKS]:
         try:
             spark_runtime.predict(frame.iloc[[i]].reset_index(drop=True))
         except Exception:  # noqa: BLE001 - Spark failing on the row, as the graph does
             continue
-        return f"the ONNX runtime refuses probe row {probes[i].describe()}, which Spark scores"
+        return f"the ONNX runtime refuses probe row {probes[i].describe()}, which Spark scores", i
     return None
 
 
@@ -268,8 +331,9 @@ def _first_refused(spark_runtime, rows) -> int | None:
     return None if found is None else found[0]
 
 
-def _first_mismatch(parity: Any) -> int:
-    return min(o.first_mismatch_row for o in parity.outputs.values() if o.mismatched_rows)
+def _first_mismatch(parity: Any) -> tuple[int, str]:
+    """The first row any output differs on, and that output."""
+    return min((o.first_mismatch_row, n) for n, o in parity.outputs.items() if o.mismatched_rows)
 
 
 def _is_null(value: Any) -> bool:

@@ -39,7 +39,11 @@ def _fit(spark, frame, estimator):
 @pytest.mark.parametrize("params", [{}, {"fitIntercept": False, "fitLinear": False, "factorSize": 2}])
 def test_fm_regressor(spark, tmp_path, frames, params):
     model = _fit(spark, frames[0], FMRegressor(labelCol="y", maxIter=10, seed=1, **params))
-    report_parity(assert_onnx_matches_spark(model, frames[1], spark, tmp_path))
+    conf = assert_onnx_matches_spark(model, frames[1], spark, tmp_path)
+    report_parity(conf)
+    # The graph computes in double, but beyond float32's range its pairwise term cancels differently
+    # from Spark's (f0 = -3.5e38: Spark -2.9e38, the graph -6.0e59): the edge probes limit the input.
+    assert "f0" in conf["float32_inputs"]
 
 
 @pytest.mark.parametrize("params", [{}, {"thresholds": [0.3, 0.7], "factorSize": 2, "fitIntercept": False}])
