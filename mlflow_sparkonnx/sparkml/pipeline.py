@@ -23,6 +23,7 @@ _OUTPUT_PARAMS = (
     "varianceCol",
     "linkPredictionCol",
     "quantilesCol",
+    "topicDistributionCol",  # LDA models
 )
 
 
@@ -105,10 +106,15 @@ def stage_columns(stage: Any) -> StageColumns:
 
 
 def default_output_columns(stages: list[Any]) -> list[str] | None:
-    """``prediction`` (+ ``probability``) of the last predictor, else the last stage's outputs."""
+    """``prediction`` (+ ``probability``) of the last predictor, else the last stage's outputs
+    (an RFormula's features, an LDA model's topic distribution)."""
+    from pyspark.ml.feature import RFormulaModel
+
     if not stages:
         return None
     last = stages[-1]
+    if isinstance(last, RFormulaModel):  # its label column exists only when the caller sends the label
+        return [last.getFeaturesCol()]
     prediction = param_value(last, "predictionCol")
     if prediction:
         cols = [prediction]
