@@ -24,6 +24,8 @@ class OutputParity:
     max_rel_diff: float
     mismatched_rows: int
     first_mismatch_row: int | None = None
+    #: Why rows differ when no value can be compared: a null on one side, or a different length.
+    shape_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,10 +52,12 @@ class ParityReport:
             return "no rows to compare"
         for name, result in self.outputs.items():
             if result.mismatched_rows:
+                diffs = f"max abs diff {result.max_abs_diff:.6g}, max rel diff {result.max_rel_diff:.6g}"
+                if result.shape_note:
+                    diffs = f"{result.shape_note}; where values compare, {diffs}"
                 return (
                     f"output '{name}' differs from Spark on {result.mismatched_rows} of "
-                    f"{self.rows} rows (first at row {result.first_mismatch_row}; max abs diff "
-                    f"{result.max_abs_diff:.6g}, max rel diff {result.max_rel_diff:.6g})"
+                    f"{self.rows} rows (first at row {result.first_mismatch_row}; {diffs})"
                 )
         return ""
 
@@ -90,15 +94,21 @@ def _compare(expected: pd.Series, actual: pd.Series, col: Column) -> OutputParit
 def _compare_numbers(expected: pd.Series, actual: pd.Series) -> OutputParity:
     max_abs = max_rel = 0.0
     mismatches: list[int] = []
+    shape_note = None
     for row, (e, a) in enumerate(zip(expected, actual, strict=True)):
         if e is None or a is None:
             if (e is None) != (a is None):
                 mismatches.append(row)
+                shape_note = shape_note or (
+                    f"row {row}: Spark gives {'null' if e is None else 'a value'}, "
+                    f"ONNX {'null' if a is None else 'a value'}"
+                )
             continue
         e_arr = np.atleast_1d(np.asarray(e, dtype="float64"))
         a_arr = np.atleast_1d(np.asarray(a, dtype="float64"))
         if e_arr.shape != a_arr.shape:
             mismatches.append(row)
+            shape_note = shape_note or f"row {row}: Spark gives shape {e_arr.shape}, ONNX {a_arr.shape}"
             continue
         both_nan = np.isnan(e_arr) & np.isnan(a_arr)
         with np.errstate(invalid="ignore"):
@@ -117,4 +127,5 @@ def _compare_numbers(expected: pd.Series, actual: pd.Series) -> OutputParity:
         max_rel_diff=max_rel,
         mismatched_rows=len(mismatches),
         first_mismatch_row=mismatches[0] if mismatches else None,
+        shape_note=shape_note,
     )

@@ -60,3 +60,14 @@ def test_string_outputs_compare_exactly():
 def test_no_rows_is_not_verified():
     empty = frame([], [])
     assert not verify_parity(empty, empty, OUTPUTS).passed
+
+
+def test_rows_of_another_shape_or_null_are_described_as_such():
+    """No value compares there, so the reason is the shape (not a contradictory 'max abs diff 0')."""
+    a = frame([0.0, 1.0], [[0.9, 0.1], [0.2, 0.8]])
+    b = frame([0.0, 1.0], [[0.9], [0.2]])
+    failure = verify_parity(a, b, OUTPUTS).describe_failure()
+    assert "row 0: Spark gives shape (2,), ONNX (1,)" in failure, failure
+    c = frame([0.0, None], [[0.9, 0.1], [0.2, 0.8]])
+    failure = verify_parity(a, c.astype(object).where(c.notna(), None), OUTPUTS).describe_failure()
+    assert "row 1: Spark gives a value, ONNX null" in failure, failure
