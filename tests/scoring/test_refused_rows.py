@@ -302,3 +302,37 @@ def test_an_unseen_number_under_a_numeric_string_indexer_in_error_mode_is_refuse
         spark_runtime.predict(pd.DataFrame({"w": [0.5, 7.0]}))
     with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"Column 'w' row 2 holds nan, a category"):
         spark_runtime.predict(pd.DataFrame({"w": [0.5, 1.5, math.nan]}))
+
+
+def test_vector_indexer_error_mode_refuses_what_spark_refuses(spark, tmp_path):
+    """VectorIndexer(handleInvalid='error') on a raw categorical column: Spark raises on a value it was
+    not fitted on (NaN included); both runtimes refuse the same rows and score the others alike."""
+    from pyspark.ml.feature import VectorIndexer
+    from pyspark.ml.regression import DecisionTreeRegressor
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"kind": rng.integers(0, 4, 300).astype(float), "x": rng.normal(size=300)})
+    frame["label"] = frame["kind"] * 2.0 + frame["x"]
+    pipeline = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=["kind", "x"], outputCol="raw", handleInvalid="keep"),
+            VectorIndexer(inputCol="raw", outputCol="features", maxCategories=5),
+            DecisionTreeRegressor(maxDepth=3),
+        ]
+    ).fit(spark.createDataFrame(frame))
+    example = frame[["kind", "x"]]
+    conf = save(pipeline, tmp_path / "model", example)
+    assert [c["column"] for c in conf["row_checks"]] == ["raw"]
+    frames = edge_rows(example.iloc[0], "kind")
+    for value in (3.0, 4.0, 2.5, -1.0):  # seen; then three values never seen
+        row = example.iloc[[0]].reset_index(drop=True).astype("float64")
+        row.loc[0, "kind"] = value
+        frames.append(row)
+    assert_same_outcomes(pipeline, spark, str(tmp_path / "model"), frames, "prediction")
+    assert spark_outcome(pipeline, spark, frames[-1], "prediction") == REFUSED
+    batch = pd.concat([frames[-5], frames[-1]], ignore_index=True)  # row 1 holds -1.0
+    for runtime in ("onnx", "spark"):
+        model = mlflow.pyfunc.load_model(str(tmp_path / "model"), model_config={"runtime": runtime})
+        with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"\brow 1\b") as caught:
+            model.predict(batch)
+        assert "'kind'" in str(caught.value) or "'raw'" in str(caught.value), (runtime, str(caught.value))

@@ -3,9 +3,10 @@
 onnxmltools numbers the categories by the order of its dictionary keys, not by Spark's index,
 and compares values as formatted strings: its graphs disagree with Spark (caught by parity).
 Here each categorical feature is mapped value → index by an exact key lookup (``lookup_numbers``).
-Only ``handleInvalid="keep"`` converts (unseen values → the extra index ``numCategories``):
-with ``"error"`` Spark raises on an unseen value and a graph cannot, so such a model is saved
-native-only with that reason rather than served with a made-up index.
+``handleInvalid="keep"`` gives unseen values the extra index ``numCategories``, as Spark does.
+With ``"error"`` (Spark's default) Spark raises on an unseen value (NaN included): the graph flags
+those rows (a row check) and the ONNX runtime refuses them, naming the column and the row.
+``"skip"`` (Spark drops the row) does not convert.
 """
 
 from __future__ import annotations
@@ -28,21 +29,23 @@ from mlflow_sparkonnx.convert.converters._graph import (
     output_columns,
     same_float_type,
 )
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
 
 def convert_vector_indexer(scope: Any, operator: Any, container: Any) -> None:
     """Slice each feature, re-index the categorical ones, concatenate back in order."""
     stage = operator.raw_operator
-    if stage.getHandleInvalid() != "keep":
+    handle_invalid = stage.getHandleInvalid()
+    if handle_invalid not in ("keep", "error"):
         raise UnsupportedStageError(
-            f"VectorIndexerModel {stage.uid} has handleInvalid='{stage.getHandleInvalid()}': Spark raises "
-            "on an unseen category and an ONNX graph cannot; refit with handleInvalid='keep' to convert it"
+            f"VectorIndexerModel {stage.uid} has handleInvalid='{handle_invalid}': Spark drops the rows "
+            "holding an unseen category; refit with handleInvalid='keep' or 'error' to convert it"
         )
     double = is_double(operator.inputs[0])  # continuous features pass through in their precision
     x = as_number_matrix(scope, container, operator.inputs[0])
     category_maps = stage.categoryMaps
-    pieces = []
+    pieces, unseen = [], []
     for feature in range(stage.numFeatures):
         starts = constant(scope, container, "vi_start", INT64, [1], [feature])
         ends = constant(scope, container, "vi_end", INT64, [1], [feature + 1])
@@ -60,9 +63,16 @@ def convert_vector_indexer(scope: Any, operator: Any, container: Any) -> None:
                 values=[int(mapping[k]) for k in keys],
                 default=len(mapping),
             )
+            if handle_invalid == "error":
+                extra = constant(scope, container, "vi_unseen", INT64, [1], [len(mapping)])
+                unseen.append(node(scope, container, "Equal", [index, extra], op_version=13))
             column = node(scope, container, "Cast", [index], op_version=13, to=DOUBLE if double else FLOAT)
         pieces.append(column)
     node(scope, container, "Concat", pieces, op_version=4, axis=1, output=operator.outputs[0].full_name)
+    if unseen:
+        flags = node(scope, container, "Concat", unseen, op_version=4, axis=1)
+        why = "a categorical feature holds a value it was not fitted on (handleInvalid='error')"
+        refuse_rows(scope, container, flags, stage, stage.getInputCol(), why)
 
 
 def calculate_vector_indexer_shape(operator: Any) -> None:

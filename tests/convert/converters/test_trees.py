@@ -244,12 +244,9 @@ def test_single_leaf_tree(spark, tmp_path):
     assert_onnx_matches_spark(model, pd.DataFrame({"x0": [-1e300, 0.0, 2.5, 1e300]}), spark, tmp_path)
 
 
-def test_vector_indexer_with_error_mode_is_saved_native_only(spark, tmp_path, adult_categorical):
-    """Spark raises on an unseen category under handleInvalid='error'; a graph cannot, so no ONNX."""
-    import yaml
-
-    import mlflow_sparkonnx
-
+def test_vector_indexer_with_error_mode_is_verified_with_a_row_check(spark, tmp_path, adult_categorical):
+    """Spark raises on an unseen category under handleInvalid='error': the graph flags those rows (the
+    refusals themselves: tests/scoring/test_refused_rows.py)."""
     stages = [
         StringIndexer(inputCol="workclass", outputCol="workclass_i"),
         VectorAssembler(inputCols=["workclass_i", "age"], outputCol="raw"),
@@ -258,8 +255,6 @@ def test_vector_indexer_with_error_mode_is_saved_native_only(spark, tmp_path, ad
         DecisionTreeClassifier(maxDepth=4),
     ]
     model = Pipeline(stages=stages).fit(adult_categorical)
-    path = tmp_path / "model"
-    mlflow_sparkonnx.save_model(model, str(path), input_example=adult_categorical.limit(50))
-    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert conf["onnx_status"] == "unsupported"
-    assert "handleInvalid='error'" in conf["onnx_reason"] and conf["default_runtime"] == "spark"
+    conf = assert_onnx_matches_spark(model, adult_categorical.limit(300), spark, tmp_path)
+    checks = [(c["column"], c["stage"].split()[0]) for c in conf["row_checks"]]
+    assert ("raw", "VectorIndexerModel") in checks, checks
