@@ -30,7 +30,7 @@ from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.convert.verify import verify_parity
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
-from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import FLOAT32_MAX
+from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import beyond_float32
 from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime, first_failing_row
 from mlflow_sparkonnx.scoring.schema import coerce_inputs
 from mlflow_sparkonnx.sparkml.pipeline import stage_columns
@@ -193,10 +193,7 @@ def _probe_once(
         try:
             single_rows.append((i, onnx_runtime.predict(frame.iloc[[i]].reset_index(drop=True))))
         except InvalidInputError:
-            if _beyond_float32(frame.iloc[[i]], inputs, limited).any():
-                refused[i] = True  # an input the probes limited: refused by the ONNX runtime alone
-            else:
-                refused_by_graph.append(i)
+            refused_by_graph.append(i)
         except Exception as exc:  # the graph failing outright: never verified
             failure = f"the ONNX runtime fails on probe row {probes[i].describe()} ({_first_line(exc)})"
             report = EdgeProbeReport(
@@ -225,7 +222,7 @@ def _probe_once(
 def _beyond_float32_value(value: Any) -> bool:
     """True for a probe value (a number, or a vector's first element) beyond float32's range."""
     first = value[0] if isinstance(value, list) and value else value
-    return isinstance(first, float) and math.isfinite(first) and abs(first) > FLOAT32_MAX
+    return isinstance(first, float) and bool(beyond_float32(np.float64(first)))
 
 
 def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: frozenset[str]) -> np.ndarray:
@@ -241,8 +238,7 @@ def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: f
             values = np.array([np.asarray(v, dtype="float64") for v in frame[column.name]])
         else:
             continue
-        with np.errstate(invalid="ignore"):
-            beyond |= (np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)).any(axis=1)
+        beyond |= beyond_float32(values).any(axis=1)
     return beyond
 
 

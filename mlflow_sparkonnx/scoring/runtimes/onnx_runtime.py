@@ -192,6 +192,12 @@ class OnnxRuntime:
         )
 
 
+def beyond_float32(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` (doubles) hold a finite number float32 cannot hold."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+
+
 def _refuse_beyond_float32(column: str, values: np.ndarray, first_row: int) -> None:
     """Raise for the first finite value of a ``[N, k]`` double feed that float32 cannot hold.
 
@@ -204,7 +210,7 @@ def _refuse_beyond_float32(column: str, values: np.ndarray, first_row: int) -> N
             return
     elif not np.fmax.reduce(np.abs(values), axis=None) > FLOAT32_MAX:  # fmax skips NaN
         return
-    beyond = (np.abs(values) > FLOAT32_MAX) & np.isfinite(values)
+    beyond = beyond_float32(values)
     if not beyond.any():
         return
     row, element = (int(i) for i in np.unravel_index(int(np.argmax(beyond)), beyond.shape))
