@@ -60,7 +60,7 @@ _logger = logging.getLogger(__name__)
 
 _ORIGINAL = "__sparkonnx_original"
 _SCORED = "__sparkonnx_scored"
-_ROW_ID = "__sparkonnx_row_id"
+_ROW_KEY = "__sparkonnx_row_key"
 _PASSES_THROUGH = ("int", "double", "float", "bigint", "smallint", "tinyint", "boolean")
 
 # On the driver: (application or Connect session id, file name) of the graphs already shipped.
@@ -187,12 +187,17 @@ def _transform_native(
     given = {f.name: f.dataType.simpleString() for f in spark_df.schema.fields}
     feed = [_guarded(c, given[c.name], contract).alias(c.name) for c in inputs]
     if any(drops_rows(stage) for stage in pipeline.stages):
-        # A stage may drop rows (handleInvalid="skip"): score with an id and join back, so such rows
-        # keep null outputs instead of disappearing.
-        with_id = spark_df.withColumn(_ROW_ID, F.monotonically_increasing_id())
-        scored = pipeline.transform(with_id.select(_ROW_ID, *feed))
-        scored = scored.select(_ROW_ID, *[_native_output(c) for c in outputs])
-        return with_id.join(scored, _ROW_ID, "left").drop(_ROW_ID)
+        # A stage may drop rows (handleInvalid="skip"): each distinct input row is scored once and the
+        # outputs are joined back on the inputs' content, so dropped rows keep null outputs instead of
+        # disappearing. The key is the inputs as JSON (exact: -0.0, NaN and null stay apart), never a
+        # generated id: the frame is computed once per side of the join, and after a shuffle rows reach
+        # a task in any order, so a monotonically_increasing_id pairs rows with other rows' outputs
+        # (measured on a standalone cluster).
+        key = F.to_json(F.struct(*[F.col(f"`{c.name}`") for c in inputs]))
+        keyed = spark_df.withColumn(_ROW_KEY, key)
+        scored = pipeline.transform(keyed.select(_ROW_KEY, *feed).dropDuplicates([_ROW_KEY]))
+        scored = scored.select(_ROW_KEY, *[_native_output(c) for c in outputs])
+        return keyed.join(scored, _ROW_KEY, "left").drop(_ROW_KEY)
     original = F.struct(*[spark_df[name] for name in spark_df.columns]).alias(_ORIGINAL)
     scored = pipeline.transform(spark_df.select(original, *feed))
     return scored.select(f"{_ORIGINAL}.*", *[_native_output(c) for c in outputs])

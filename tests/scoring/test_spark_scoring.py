@@ -202,6 +202,29 @@ def test_rows_spark_would_drop_keep_null_outputs(spark, adult_frame, skipping_mo
     assert_same_outputs(scored[~unseen].reset_index(drop=True), native, 0.0 if runtime == "spark" else 1e-4)
 
 
+def test_rows_keep_their_own_outputs_when_the_frame_comes_in_another_order_each_time(
+    spark, adult_frame, skipping_model
+):
+    """The outputs of a pipeline that drops rows are joined back: the frame below is ordered anew each
+    time it is computed, as a shuffle's output is on a cluster. A generated row id paired rows with
+    other rows' outputs there; the join on the inputs' content does not."""
+    import random
+
+    from pyspark.sql import functions as F
+
+    pipeline, path = skipping_model
+    frame = adult_frame.withColumn(
+        "sex", F.when(F.col("row_id") % 500 == 3, F.lit("unseen")).otherwise(F.col("sex"))
+    )
+    shuffled = F.udf(lambda: random.random(), "double").asNondeterministic()
+    scored = collected(transform(frame.orderBy(shuffled()), path, runtime="spark"), OUTPUTS)
+    assert len(scored) == ROWS
+    unseen = scored["row_id"] % 500 == 3
+    assert scored.loc[unseen, "prediction"].isna().all()
+    native = collected(pipeline.transform(frame), OUTPUTS)  # Spark drops the unseen rows
+    assert_same_outputs(scored[~unseen].reset_index(drop=True), native, 0.0)
+
+
 def test_spark_udf_scores_verified_models_with_onnx_as_a_struct(
     spark, adult_frame, saved_models, lr_pipeline
 ):
