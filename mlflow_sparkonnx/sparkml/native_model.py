@@ -4,8 +4,9 @@ A classic local session (``local[*]``) writes and reads the model's folder on th
 Connect session writes where its *server* runs, whose file system may not be this one: the model
 is written to a staging folder there and its files are fetched back through Spark itself (the
 ``binaryFile`` source), so nothing needs a shared disk to save. Loading goes the other way: the
-files are copied to a staging folder that the server must be able to read (``dfs_tmpdir``, else
-MLflow's ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``), as ``mlflow.spark`` does.
+files are copied to a staging folder that the server, or a classic cluster's executors, must be
+able to read (see ``staging``). A classic cluster saves through the staging folder as Connect does:
+its executors write the files.
 
 Before a save reports success the archive is checked: non-empty, undamaged, the pipeline's and every
 stage's metadata present, every data folder holding a part file; files that came from a server are
@@ -20,7 +21,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,18 +30,21 @@ from mlflow_sparkonnx.artifacts import extract_zip, temporary_dir_until_exit, ve
 from mlflow_sparkonnx.contract import ModelContract
 from mlflow_sparkonnx.exceptions import ArtifactIntegrityError, RuntimeUnavailableError
 from mlflow_sparkonnx.sparkml.session import is_connect_session, is_local_session
+from mlflow_sparkonnx.sparkml.staging import (
+    STAGING_HINT,
+    first_line,
+    local_path,
+    new_staging_location,
+    remove_if_visible,
+    remove_staged,
+    stage_for_executors,
+)
 
 _logger = logging.getLogger(__name__)
 
 NATIVE_MODEL_FILE = "sparkml.zip"
 _METADATA_FILE = re.compile(r"metadata/part-00000[^/]*")
 _STAGE_METADATA_FILE = re.compile(r"stages/\d+_([^/]+)/metadata/part-00000[^/]*")
-_DEFAULT_DFS_TMP = "/tmp/mlflow"
-
-
-def staging_root(dfs_tmpdir: str | None = None) -> str:
-    """Where the native model is staged for a server to read: the argument, ``MLFLOW_DFS_TMP``, a default."""
-    return dfs_tmpdir or os.environ.get("MLFLOW_DFS_TMP") or _DEFAULT_DFS_TMP
 
 
 @contextmanager
@@ -61,14 +64,16 @@ def written_by_spark(writable: Any, spark: Any, dfs_tmpdir: str | None = None) -
             location = f"file://{local_dir}"
             writable.write().overwrite().save(location)
         else:
-            remote = location = _join(staging_root(dfs_tmpdir), f"sparkonnx-{uuid.uuid4().hex}")
+            remote = location = new_staging_location(dfs_tmpdir)
             writable.write().overwrite().save(remote)
             _fetch_files(spark, remote, local_dir)
         yield location, local_dir
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if remote is not None:
-            _remove_if_visible(remote)
+        if remote is not None and is_connect_session(spark):
+            remove_if_visible(remote)
+        elif remote is not None:
+            remove_staged(spark, remote)
 
 
 def _fetch_files(spark: Any, remote: str, local_dir: str) -> None:
@@ -86,8 +91,10 @@ def _fetch_files(spark: Any, remote: str, local_dir: str) -> None:
         .collect()
     )
     if not rows:
+        where = "the server" if is_connect_session(spark) else "the executors"
         raise ArtifactIntegrityError(
-            f"Spark wrote no files at '{remote}' (the staging folder on the server)."
+            f"Spark wrote no files at '{remote}' that this driver can read: {where} wrote the native model "
+            f"there and it is read back through Spark; {STAGING_HINT}."
         )
     for row in rows:
         relative = row["path"].split(marker, 1)[-1]
@@ -182,15 +189,14 @@ def load_native_pipeline(
 
     from mlflow_sparkonnx.sparkml.pipeline import as_pipeline_model
 
-    extracted = extract_native_model(local_path, contract)
-    location = _location_for(spark, extracted, dfs_tmpdir)
+    location = _location_for(spark, local_path, contract, dfs_tmpdir)
     try:
         native = PipelineModel.load(location)
     except Exception as exc:
         raise _load_error(exc, contract, spark, location) from exc
     finally:
         if is_connect_session(spark):  # the server has read it (Spark ML models load eagerly)
-            _remove_if_visible(location)
+            remove_if_visible(location)
     by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
     return PipelineModel(stages=[by_uid[uid] for uid in contract.stage_uids])
 
@@ -208,21 +214,17 @@ def extract_native_model(local_path: str, contract: ModelContract) -> str:
     return target
 
 
-def _location_for(spark: Any, extracted: str, dfs_tmpdir: str | None) -> str:
-    """Where ``spark`` can read the extracted model from."""
+def _location_for(spark: Any, model_path: str, contract: ModelContract, dfs_tmpdir: str | None) -> str:
+    """Where ``spark`` can read the model's native pipeline from (extracted, and staged if need be)."""
+    extracted = extract_native_model(model_path, contract)
     if is_local_session(spark):
         return f"file://{extracted}"
     if is_connect_session(spark):
-        staged = _join(staging_root(dfs_tmpdir), f"sparkonnx-{uuid.uuid4().hex}")
-        shutil.copytree(extracted, _local_path(staged))
+        staged = new_staging_location(dfs_tmpdir)
+        shutil.copytree(extracted, local_path(staged))
         return staged
-    from mlflow.spark import _HadoopFileSystem
-    from mlflow.utils.uri import generate_tmp_dfs_path
-
-    # A classic cluster: executors read the model's data files from the cluster's file system.
-    return _HadoopFileSystem.maybe_copy_from_local_file(
-        extracted, generate_tmp_dfs_path(staging_root(dfs_tmpdir))
-    )
+    # A classic cluster: the executors read the stages' files from the cluster's file system.
+    return stage_for_executors(spark, extracted, contract.native_model_sha256 or "", dfs_tmpdir)
 
 
 def _load_error(exc: Exception, contract: ModelContract, spark: Any, location: str) -> Exception:
@@ -233,13 +235,18 @@ def _load_error(exc: Exception, contract: ModelContract, spark: Any, location: s
         hint = "Score it with runtime='onnx' (its graph is verified), or" if contract.verified else "Use"
         return RuntimeUnavailableError(
             f"This model was saved with Spark {saved_with} and this Spark is {running}, which cannot read "
-            f"it ({type(exc).__name__}: {_first_line(exc)}). {hint} Spark {saved_with} or newer."
+            f"it ({type(exc).__name__}: {first_line(exc)}). {hint} Spark {saved_with} or newer."
         )
     if is_connect_session(spark):
         return RuntimeUnavailableError(
             f"The Spark Connect server could not load the native model staged at '{location}' "
-            f"({type(exc).__name__}: {_first_line(exc)}). The client copies it there and the server reads "
+            f"({type(exc).__name__}: {first_line(exc)}). The client copies it there and the server reads "
             "it: set MLFLOW_DFS_TMP (or dfs_tmpdir=) to a folder both can read, such as a shared volume."
+        )
+    if not is_local_session(spark):
+        return RuntimeUnavailableError(
+            f"Spark could not load the native model staged at '{location}' for the cluster's executors "
+            f"({type(exc).__name__}: {first_line(exc)}); {STAGING_HINT}."
         )
     return exc
 
@@ -251,24 +258,3 @@ def _older(running: str, saved_with: str) -> bool:
         return Version(running).release[:2] < Version(saved_with).release[:2]
     except InvalidVersion:
         return False
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
-
-
-def _join(root: str, name: str) -> str:
-    return root.rstrip("/") + "/" + name
-
-
-def _local_path(location: str) -> str:
-    """A ``file:`` URI or plain path as a path on this machine."""
-    return location[len("file:") :].replace("//", "/", 1) if location.startswith("file:") else location
-
-
-def _remove_if_visible(remote: str) -> None:
-    """Delete a staging folder when this machine sees it (a local path); a remote one stays for its owner."""
-    path = _local_path(remote)
-    if "://" not in path and os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
