@@ -2,9 +2,11 @@
 # The compatibility stage: the public API once through (tests/compat) in a fresh virtualenv per
 # supported pyspark / MLflow / pandas combination, the package installed from its own metadata with
 # that combination's constraints (ci/constraints/); models loaded across Spark versions both ways;
-# the JVM-free serving install on the newest mlflow-skinny; Spark Connect (local and separate servers).
+# the JVM-free serving install on the newest mlflow-skinny; Spark Connect (local and separate servers);
+# a Spark standalone cluster whose workers have disks of their own.
 #   bash scripts/compat.sh            # every stage
-#   bash scripts/compat.sh connect    # one stage: spark35-mlflow2 | spark40-mlflow3 | newest | cross | serving | connect
+#   bash scripts/compat.sh connect    # one stage: spark35-mlflow2 | spark40-mlflow3 | newest | cross | serving
+#                                     # | connect | cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -60,6 +62,10 @@ connect() {  # Spark Connect from the primary environment (bash scripts/dev.sh t
   SPARKONNX_CONNECT_SERVER=separate .venv/bin/pytest "${PYTEST_ARGS[@]}" -m connect tests/connect
 }
 
+cluster() {  # a standalone master and two workers from the primary environment's pyspark
+  .venv/bin/pytest "${PYTEST_ARGS[@]}" -m cluster tests/cluster
+}
+
 mkdir -p "$OUT"
 case "${1:-all}" in
   all)
@@ -70,6 +76,7 @@ case "${1:-all}" in
     stage spark40-mlflow3 combination spark40-mlflow3
     stage serving serving
     stage connect connect
+    stage cluster cluster
     ;;
   spark35-mlflow2 | spark40-mlflow3 | newest) stage "$1" combination "$1" ;;
   cross)  # after spark35-mlflow2 and newest
@@ -78,8 +85,9 @@ case "${1:-all}" in
     ;;
   serving) stage serving serving ;;
   connect) stage connect connect ;;
+  cluster) stage cluster cluster ;;
   *)
-    echo "usage: bash scripts/compat.sh [all|spark35-mlflow2|spark40-mlflow3|newest|cross|serving|connect]" >&2
+    echo "usage: bash scripts/compat.sh [all|spark35-mlflow2|spark40-mlflow3|newest|cross|serving|connect|cluster]" >&2
     exit 2
     ;;
 esac
