@@ -94,7 +94,7 @@ def transform(
     some of the recorded outputs (default: all). Input columns are matched by name; others pass through.
     Works from classic and Spark Connect sessions; when the native pipeline is needed outside a local
     session it is staged in ``dfs_tmpdir`` (default ``MLFLOW_DFS_TMP``, else ``/tmp/mlflow``), which the
-    Spark server must be able to read.
+    Spark Connect server or the cluster's executors must be able to read.
     """
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
