@@ -3,9 +3,13 @@
 onnxmltools converts each tree through its own Spark write and read (42 s for 100 trees), in
 float32 (labels flip near thresholds), and turns GBTRegressor into a 0/1 argmax. Here the whole
 ensemble is written once and its node table read with pyarrow; every tree becomes part of one
-``ai.onnx.ml`` opset-5 ``TreeEnsemble`` node with double thresholds, double leaf values and
-``BRANCH_MEMBER`` nodes for categorical splits, so comparisons happen in double precision as
-in Spark (features that arrive as float32 are widened exactly).
+``ai.onnx.ml`` opset-5 ``TreeEnsemble`` node with double thresholds and double leaf values, so
+comparisons happen in double precision as in Spark (features that arrive as float32 are widened
+exactly).
+
+Categorical splits are ``BRANCH_MEMBER`` nodes over the set Spark's ``CategoricalSplit`` tests: the
+left categories when they are at most half of ``numCategories``, else the complement (a value in it
+goes right), so a value outside ``0..numCategories-1`` goes left exactly where Spark sends it.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class _Ensemble:
     true_leafs: np.ndarray
     false_ids: np.ndarray
     false_leafs: np.ndarray
-    membership: list[float]
+    membership: list[float]  # the category sets of the BRANCH_MEMBER nodes, each ended by NaN
     leaf_weights: np.ndarray
 
 
@@ -133,7 +137,8 @@ def read_trees(stage: Any) -> NodeTable:
 def _build_ensemble(nodes: NodeTable, leaf_values: np.ndarray) -> _Ensemble:
     """One TreeEnsemble over all trees; ``leaf_values`` has one weight per node (used at leaves).
 
-    Spark sends ``x <= threshold`` (or ``x in left categories``) to the left child: the true branch.
+    Spark sends ``x <= threshold`` (or a value its categorical split tests true) to the left child:
+    the true branch, except for a split that tests the complement of the left categories.
     """
     is_leaf = nodes.is_leaf
     first_row = np.searchsorted(nodes.tree, np.arange(nodes.n_trees))
@@ -152,7 +157,16 @@ def _build_ensemble(nodes: NodeTable, leaf_values: np.ndarray) -> _Ensemble:
         [nodes.split_values[r][0] if not c else math.nan for r, c in zip(interior, categorical, strict=True)],
         dtype=np.float64,
     )
-    membership = [v for r in interior[categorical] for v in [*nodes.split_values[r], math.nan]]
+    membership: list[float] = []
+    for position in np.flatnonzero(categorical):
+        row = interior[position]
+        tested, in_set_goes_left = _spark_category_set(
+            nodes.split_values[row], int(nodes.num_categories[row])
+        )
+        membership += [*tested, math.nan]
+        if not in_set_goes_left:  # the complement is tested: a value in it goes right
+            true_ids[position], false_ids[position] = false_ids[position], true_ids[position]
+            true_leafs[position], false_leafs[position] = false_leafs[position], true_leafs[position]
     featureids = nodes.feature[interior]
     modes = np.where(categorical, _BRANCH_MEMBER, _BRANCH_LEQ).astype(np.uint8)
 
@@ -183,6 +197,19 @@ def _build_ensemble(nodes: NodeTable, leaf_values: np.ndarray) -> _Ensemble:
         membership=membership,
         leaf_weights=leaf_values[is_leaf].astype(np.float64),
     )
+
+
+def _spark_category_set(left: list[float], num_categories: int) -> tuple[list[float], bool]:
+    """The set Spark's ``CategoricalSplit`` tests, and whether a value in it goes left.
+
+    Spark keeps the left categories when there are at most ``numCategories / 2`` (integer division)
+    of them; otherwise it keeps the complement within ``0..numCategories-1`` and sends a value
+    left when it is *not* in that set (also a value outside the categories).
+    """
+    if len(left) <= num_categories // 2:
+        return list(left), True
+    kept = set(left)
+    return [float(c) for c in range(num_categories) if float(c) not in kept], False
 
 
 def _read_with_progress(stage: Any) -> NodeTable:

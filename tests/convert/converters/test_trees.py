@@ -258,3 +258,32 @@ def test_vector_indexer_with_error_mode_is_verified_with_a_row_check(spark, tmp_
     conf = assert_onnx_matches_spark(model, adult_categorical.limit(300), spark, tmp_path)
     checks = [(c["column"], c["stage"].split()[0]) for c in conf["row_checks"]]
     assert ("raw", "VectorIndexerModel") in checks, checks
+
+
+def test_categorical_values_outside_the_categories_go_where_spark_sends_them(spark, tmp_path):
+    """Spark's CategoricalSplit tests the complement when the left categories are more than half of
+    them, so a value outside 0..k-1 (7, -1, 0.5, NaN) goes left there; testing the left set alone
+    sends it right. In-range values, -0.0 among them, are compared too."""
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    category = rng.integers(0, 3, size=n).astype(float)
+    x = rng.normal(size=n)
+    label = ((category == 2) ^ (x > 0.5)).astype(float)
+    raw = spark.createDataFrame(
+        [(Vectors.dense([c, v]), float(y)) for c, v, y in zip(category, x, label, strict=True)],
+        ["raw", "label"],
+    )
+    indexed = VectorIndexer(inputCol="raw", outputCol="features", maxCategories=8).fit(raw).transform(raw)
+    forest = RandomForestClassifier(numTrees=12, maxDepth=5, seed=2).fit(indexed)
+    nodes = read_trees(forest)
+    categorical = np.flatnonzero(~nodes.is_leaf & (nodes.num_categories >= 0))
+    assert any(len(nodes.split_values[r]) > nodes.num_categories[r] // 2 for r in categorical), (
+        "the test needs a split whose left categories are more than half"
+    )
+    values = [7.0, -1.0, 0.5, 2.5, 3.0, 1e300, float("nan"), -0.0, 0.0, 1.0, 2.0]
+    rows = [(Vectors.dense([c, v]),) for c in values for v in (-1.0, 0.0, 0.6, 2.0)]
+    rows += [(Vectors.dense([c, v]),) for c, v in zip(category[:200], x[:200], strict=True)]
+    frame = spark.createDataFrame(rows, ["features"])
+    assert_onnx_matches_spark(PipelineModel(stages=[forest]), frame, spark, tmp_path)
