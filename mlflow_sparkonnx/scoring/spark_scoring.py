@@ -50,7 +50,13 @@ from mlflow_sparkonnx.contract import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, M
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import spark_refusals
 from mlflow_sparkonnx.scoring.schema import not_whole_number
-from mlflow_sparkonnx.scoring.spark_worker import WorkerSpec, crosses_as_list, is_double_output, score_batches
+from mlflow_sparkonnx.scoring.spark_worker import (
+    WorkerSpec,
+    crosses_as_list,
+    is_double_output,
+    score_arrow_batches,
+    score_batches,
+)
 from mlflow_sparkonnx.sparkml.native_model import load_native_pipeline
 from mlflow_sparkonnx.sparkml.null_semantics import null_sensitive_inputs, sql_transformer_outputs
 from mlflow_sparkonnx.sparkml.pipeline import drops_rows
@@ -409,7 +415,6 @@ def _score_with_graph(
 ) -> Any:
     """The graph's outputs appended; NaN stays NaN in ``keep_nan``; ``refuse_nulls``: see _refusing_nulls."""
     from pyspark.ml.functions import vector_to_array
-    from pyspark.sql.functions import pandas_udf
 
     onnx_path = os.path.join(local_path, contract.onnx_model or "")
     sha256 = contract.onnx_model_sha256 or ""
@@ -422,12 +427,8 @@ def _score_with_graph(
         split=_fixed_widths(onnx_path, contract.onnx_outputs or {}, outputs),
         keep_nan=tuple(keep_nan),
     )
-    result_type = ", ".join(_result_fields(outputs, spec.split, keep_nan))
-
-    @pandas_udf(f"struct<{result_type}>")  # type: ignore[call-overload]
-    def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:  # noqa: UP006
-        yield from score_batches(batches, spec)
-
+    fields = _result_fields(outputs, spec.split, keep_nan)
+    score = _scoring_udf(spec, fields)
     args = []
     for col in inputs:
         value = spark_df[col.name]
@@ -441,6 +442,35 @@ def _score_with_graph(
         *[spark_df[name] for name in spark_df.columns],
         *[_scored_column(c, spec.split.get(c.name), c.name in keep_nan) for c in outputs],
     )
+
+
+def _scoring_udf(spec: WorkerSpec, fields: list[tuple[str, str]]) -> Any:
+    """The UDF the workers run: an ``arrow_udf`` where pyspark has them (4.1+), else a ``pandas_udf``.
+
+    The Arrow form skips pyspark's pandas conversions of inputs and results (1M rows through a
+    constant UDF with this model's inputs and outputs: 1.25 s against 1.47 s).
+    """
+    from pyspark.sql import functions as F
+
+    result_type = "struct<" + ", ".join(f"`{name}`: {spark_type}" for name, spark_type in fields) + ">"
+    if hasattr(F, "arrow_udf"):
+        import pyarrow as pa
+
+        def score_arrow(batches: Any) -> Any:
+            yield from score_arrow_batches(batches, spec, fields)
+
+        # Hints as objects: this module's are strings, and pyarrow is imported here only.
+        score_arrow.__annotations__ = {
+            "batches": Iterator[Tuple[pa.Array, ...]],  # noqa: UP006
+            "return": Iterator[pa.Array],
+        }
+        return F.arrow_udf(score_arrow, result_type)
+
+    @F.pandas_udf(result_type)  # type: ignore[call-overload]
+    def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:  # noqa: UP006
+        yield from score_batches(batches, spec)
+
+    return score
 
 
 #: Vector outputs at most this wide cross from Python as one double per element (see _fixed_widths).
@@ -467,16 +497,19 @@ def _fixed_widths(onnx_path: str, onnx_outputs: dict[str, str], outputs: list[Co
     return widths
 
 
-def _result_fields(outputs: list[Column], split: dict[str, int], keep_nan: list[str]) -> list[str]:
+def _result_fields(
+    outputs: list[Column], split: dict[str, int], keep_nan: list[str]
+) -> list[tuple[str, str]]:
+    """The (name, Spark type) of each field of the UDF's result struct."""
     fields = []
     for col in outputs:
         if col.name in split:
-            fields += [f"`{col.name}#{i}`: double" for i in range(split[col.name])]
-            fields.append(f"`{col.name}#null`: boolean")
+            fields += [(f"{col.name}#{i}", "double") for i in range(split[col.name])]
+            fields.append((f"{col.name}#null", "boolean"))
         else:
-            fields.append(f"`{col.name}`: {_output_type(col)}")
+            fields.append((col.name, _output_type(col)))
             if crosses_as_list(col) and col.name in keep_nan:
-                fields.append(f"`{col.name}#nan`: boolean")
+                fields.append((f"{col.name}#nan", "boolean"))
     return fields
 
 

@@ -44,6 +44,34 @@ class WorkerSpec:
     keep_nan: tuple[str, ...] = ()  # double outputs whose NaN must stay NaN
 
 
+def score_arrow_batches(batches: Any, spec: WorkerSpec, fields: list[tuple[str, str]]) -> Any:
+    """:func:`score_batches` for an ``arrow_udf`` (pyspark 4.1+): Arrow arrays in, a struct array out.
+
+    The same scoring, without pyspark's pandas conversions on either side. ``fields`` are the result
+    struct's (name, Spark type); a double output keeps NaN as NaN where pyspark's conversion of a
+    ``pandas_udf`` result would (those in ``keep_nan``), and reads NaN as null elsewhere, as it does.
+    """
+    import pyarrow as pa
+
+    def as_series(batch: Any) -> tuple[pd.Series, ...]:
+        arrays = batch if isinstance(batch, tuple) else (batch,)
+        return tuple(array.to_pandas() for array in arrays)
+
+    types = {"double": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
+    types["array<double>"] = pa.list_(pa.float64())
+    types["array<string>"] = pa.list_(pa.string())
+    for frame in score_batches(map(as_series, batches), spec):
+        arrays = []
+        for name, spark_type in fields:
+            values = frame[name]
+            if isinstance(values.array, pd.arrays.FloatingArray):  # NaN kept, the mask is the nulls
+                array = pa.array(values.array._data, mask=values.array._mask, type=pa.float64())
+            else:
+                array = pa.array(values.to_numpy(), type=types[spark_type], from_pandas=True)
+            arrays.append(array)
+        yield pa.StructArray.from_arrays(arrays, names=[name for name, _ in fields])
+
+
 def score_batches(batches: Any, spec: WorkerSpec) -> Any:
     """The Python-worker side: score each Arrow batch (a tuple of input Series) with the cached graph."""
     from mlflow_sparkonnx.scoring.guards import InputGuards
