@@ -1,16 +1,23 @@
-"""Batch scoring on Spark: native ``PipelineModel.transform`` vs our ONNX path vs ``mlflow.pyfunc.spark_udf``.
+"""Batch scoring on Spark: native ``PipelineModel.transform`` vs our ONNX path (and, for the forest,
+``transform(runtime="spark")`` and ``mlflow.pyfunc.spark_udf``), on three pipelines.
 
-One run on local[2]: the Adult pipeline StringIndexer → OneHotEncoder → VectorAssembler →
-RandomForestClassifier(50 trees) scores N rows (default 1,000,000) drawn from the Adult data's
-column distributions, read from parquet. Each path writes the input columns plus prediction and
-probability to Spark's ``noop`` sink, so every row and every output is computed; each is warmed up
-on a small slice first (Python workers started, graph loaded), then timed ``--repeats`` times
-(median reported): rows/s is the run to the sink; ``prepare_seconds`` is building the scored
-DataFrame (for ``transform``, reading the model from its URI; the native path's model is in
-memory). Then every path's predictions are joined to native ones by row id and the differing
-labels counted (target: 0).
+One run on local[2]. Pipelines, each fitted on the Adult data (or documents made here) and saved
+with ``onnx="require"``:
 
-Usage: ``python benchmarks/bench_spark_scoring.py [--rows 1000000] [--repeats 2]``; run it alone
+- ``forest``: StringIndexer → OneHotEncoder → VectorAssembler → RandomForestClassifier(50 trees, depth 8);
+- ``linear``: the same features → LogisticRegression;
+- ``text``: Tokenizer → HashingTF (2^18 features) → LogisticRegression.
+
+Each scores N rows (default 1,000,000 for the Adult pipelines, drawn from each column's empirical
+distribution; 200,000 documents for text) read from parquet and cached, over 8 partitions. Every
+path writes the input columns plus its outputs to Spark's ``noop`` sink, so every row and output is
+computed. Each path is warmed up on every partition first (Python workers started, graph loaded),
+then the paths run in turn, ``--runs`` times (interleaved, so a slow spell of the machine hits
+every path alike). Reported per path: each run's seconds, the median, the spread (min–max), and
+the median's ratio to native; then every path's predictions are joined to native ones by row id
+and the differing labels counted (target: 0).
+
+Usage: ``python benchmarks/bench_spark_scoring.py [--rows 1000000] [--runs 5]``; run it alone
 (``flock /tmp/spark.lock ...``): it is timing. Writes ``benchmarks/results/spark_scoring.json``.
 """
 
@@ -20,11 +27,13 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +48,8 @@ if not DEFAULT_DATA.exists():
 CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "sex"]
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 FEATURES = CATEGORICAL + NUMERIC
+WORDS = ["spark", "onnx", "mlflow", "model", "serve", "fast", "slow", "jvm", "python", "data", "the", "a"]
+WORDS += ["of", "and", "is", "not", "école", "Straße", "naïve", "日本語", "数据", "café", "batch", "rows"]
 
 
 def generate(adult: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -53,38 +64,147 @@ def generate(adult: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def timed(score, frame, repeats: int) -> tuple[list[float], list[float]]:
-    """Per repeat: seconds to build the scored DataFrame (model loading), and to run it to the sink."""
-    prepare, run = [], []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        scored = score(frame)
-        prepare.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        scored.write.format("noop").mode("overwrite").save()
-        run.append(time.perf_counter() - started)
-    return prepare, run
+def documents(n: int, seed: int) -> pd.DataFrame:
+    """``n`` documents of 0-60 words joined by single spaces, a tenth of the words in upper case."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(0, 60))]
+        texts.append(" ".join(w.upper() if rng.random() < 0.1 else w for w in words))
+    return pd.DataFrame({"row_id": np.arange(n, dtype="int64"), "text": texts})
+
+
+def fit_pipelines(spark: Any, adult: pd.DataFrame) -> dict[str, tuple[Any, pd.DataFrame]]:
+    """name → (fitted PipelineModel, input example)."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression, RandomForestClassifier
+    from pyspark.ml.feature import HashingTF, OneHotEncoder, StringIndexer, Tokenizer, VectorAssembler
+
+    adult = adult.assign(label=(adult["income"] == ">50K").astype("float64"))
+    idx = [f"{c}_idx" for c in CATEGORICAL]
+    ohe = [f"{c}_ohe" for c in CATEGORICAL]
+
+    def features() -> list[Any]:
+        return [
+            StringIndexer(inputCols=CATEGORICAL, outputCols=idx, handleInvalid="keep"),
+            OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"),
+            VectorAssembler(inputCols=ohe + NUMERIC, outputCol="features"),
+        ]
+
+    train = spark.createDataFrame(adult[[*FEATURES, "label"]])
+    forest_stage = RandomForestClassifier(numTrees=50, maxDepth=8, seed=3)
+    forest = Pipeline(stages=[*features(), forest_stage]).fit(train)
+    linear = Pipeline(stages=[*features(), LogisticRegression(maxIter=30, regParam=0.01)]).fit(train)
+    docs = documents(5000, seed=1)
+    docs["label"] = docs["text"].str.lower().str.contains("fast|数据").astype("float64")
+    text = Pipeline(
+        stages=[
+            Tokenizer(inputCol="text", outputCol="words"),
+            HashingTF(inputCol="words", outputCol="tf"),
+            LogisticRegression(featuresCol="tf", maxIter=20, regParam=0.01),
+        ]
+    ).fit(spark.createDataFrame(docs[["text", "label"]]))
+    return {
+        "forest": (forest, adult[FEATURES].head(300)),
+        "linear": (linear, adult[FEATURES].head(300)),
+        "text": (text, docs[["text"]].head(300)),
+    }
+
+
+def run_to_sink(scored: Any) -> float:
+    started = time.perf_counter()
+    scored.write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - started
+
+
+def labels_differing(native: Any, ours: Any, n_rows: int) -> dict[str, Any]:
+    """Rows whose prediction differs from native's, and the largest probability difference."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    reference = native.select(
+        "row_id",
+        F.col("prediction").alias("native_prediction"),
+        vector_to_array("probability").alias("native_probability"),
+    )
+    joined = reference.join(ours.select("row_id", "prediction", "probability"), "row_id")
+    diff = F.aggregate(
+        F.zip_with("probability", "native_probability", lambda a, b: F.abs(a - b)),
+        F.lit(0.0),
+        lambda acc, x: F.greatest(acc, x),
+    )
+    row = joined.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum((F.col("prediction") != F.col("native_prediction")).cast("int")).alias("differing"),
+        F.max(diff).alias("max_probability_diff"),
+    ).first()
+    assert row["rows"] == n_rows, f"{row['rows']} rows joined, expected {n_rows}"
+    return {
+        "differing_labels": int(row["differing"]),
+        "max_probability_abs_diff": float(row["max_probability_diff"]),
+    }
+
+
+def bench_pipeline(
+    spark: Any, name: str, model: Any, model_path: str, frame: Any, n_rows: int, runs: int
+) -> dict[str, Any]:
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    from mlflow_sparkonnx.scoring.spark_scoring import transform
+
+    inputs = [c for c in frame.columns if c != "row_id"]
+    paths = {
+        "native_transform": lambda df: model.transform(df).select(*df.columns, "prediction", "probability"),
+        "ours_onnx": lambda df: transform(df, model_path, runtime="onnx"),
+    }
+    if name == "forest":
+        udf = mlflow.pyfunc.spark_udf(spark, model_path)
+        paths["ours_spark"] = lambda df: transform(df, model_path, runtime="spark")
+        paths["spark_udf"] = lambda df: df.withColumn("scores", udf(*[F.col(c) for c in inputs])).select(
+            *df.columns, "scores.prediction", "scores.probability"
+        )
+    for score in paths.values():  # every partition: each Python worker starts and loads the graph
+        run_to_sink(score(frame.sample(fraction=0.02, seed=1)))
+    seconds: dict[str, list[float]] = {path: [] for path in paths}
+    for _ in range(runs):
+        for path, score in paths.items():
+            seconds[path].append(run_to_sink(score(frame)))
+    results = {}
+    native_median = statistics.median(seconds["native_transform"])
+    for path, values in seconds.items():
+        median = statistics.median(values)
+        results[path] = {
+            "seconds": [round(s, 2) for s in values],
+            "median_seconds": round(median, 2),
+            "spread_seconds": [round(min(values), 2), round(max(values), 2)],
+            "rows_per_second": round(n_rows / median),
+            "vs_native": round(native_median / median, 2),
+        }
+        print(f"{name} {path}: {results[path]}", flush=True)
+    native = paths["native_transform"](frame).cache()
+    native.count()
+    for path in paths:
+        if path != "native_transform":
+            results[path].update(labels_differing(native, paths[path](frame), n_rows))
+    native.unpersist()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--text-rows", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--pipelines", default="forest,linear,text")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     args = parser.parse_args()
 
-    import mlflow.pyfunc
-    from pyspark.ml import Pipeline
-    from pyspark.ml.classification import RandomForestClassifier
-    from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
-    from pyspark.ml.functions import vector_to_array
+    import pyspark
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     import mlflow_sparkonnx
-    from mlflow_sparkonnx.contract import ModelContract
-    from mlflow_sparkonnx.scoring.spark_scoring import transform
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -99,101 +219,49 @@ def main() -> None:
     )
     spark.sparkContext.setLogLevel("ERROR")
     workdir = Path(tempfile.mkdtemp(prefix="bench-spark-scoring-"))
-
     adult = pd.read_csv(args.data, skipinitialspace=True)
-    adult["label"] = (adult["income"] == ">50K").astype("float64")
-    idx = [f"{c}_idx" for c in CATEGORICAL]
-    ohe = [f"{c}_ohe" for c in CATEGORICAL]
-    started = time.perf_counter()
-    model = Pipeline(
-        stages=[
-            StringIndexer(inputCols=CATEGORICAL, outputCols=idx, handleInvalid="keep"),
-            OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"),
-            VectorAssembler(inputCols=ohe + NUMERIC, outputCol="features"),
-            RandomForestClassifier(numTrees=50, maxDepth=8, seed=3),
-        ]
-    ).fit(spark.createDataFrame(adult[[*FEATURES, "label"]]))
-    fit_seconds = time.perf_counter() - started
-    model_path = str(workdir / "model")
-    started = time.perf_counter()
-    mlflow_sparkonnx.save_model(model, model_path, input_example=adult[FEATURES].head(300), onnx="require")
-    save_seconds = time.perf_counter() - started
+    pipelines = fit_pipelines(spark, adult)
+    rows_data = workdir / "rows.parquet"
+    generate(adult, args.rows, seed=4).to_parquet(rows_data, row_group_size=50_000)
+    docs_data = workdir / "docs.parquet"
+    documents(args.text_rows, seed=4).to_parquet(docs_data, row_group_size=50_000)
 
-    generate(adult, args.rows, seed=4).to_parquet(workdir / "rows.parquet", row_group_size=50_000)
-    frame = spark.read.parquet(str(workdir / "rows.parquet")).repartition(args.partitions).cache()
-    frame.count()
-    warmup = frame.limit(20_000)
-
-    udf = mlflow.pyfunc.spark_udf(spark, model_path)
-    paths = {
-        "native_transform": lambda df: model.transform(df).select(*df.columns, "prediction", "probability"),
-        "ours_spark": lambda df: transform(df, model_path, runtime="spark"),
-        "ours_onnx": lambda df: transform(df, model_path, runtime="onnx"),
-        "spark_udf": lambda df: df.withColumn("scores", udf(*[F.col(c) for c in FEATURES])).select(
-            *df.columns, "scores.prediction", "scores.probability"
-        ),
-    }
-    results = {}
-    for name, score in paths.items():
-        score(warmup).write.format("noop").mode("overwrite").save()
-        prepare, seconds = timed(score, frame, args.repeats)
-        results[name] = {
-            "seconds": [round(s, 2) for s in seconds],
-            "rows_per_second": round(args.rows / statistics.median(seconds)),
-            "prepare_seconds": round(statistics.median(prepare), 2),
-        }
-        print(f"{name}: {results[name]}", flush=True)
-
-    native = (
-        paths["native_transform"](frame)
-        .select(
-            "row_id",
-            F.col("prediction").alias("native_prediction"),
-            vector_to_array("probability").alias("native_probability"),
-        )
-        .cache()
-    )
-    native.count()  # computed once, compared three times
-    for name in ("ours_spark", "ours_onnx", "spark_udf"):
-        ours = paths[name](frame).select("row_id", "prediction", "probability")
-        joined = native.join(ours, "row_id")
-        diff = F.aggregate(
-            F.zip_with("probability", "native_probability", lambda a, b: F.abs(a - b)),
-            F.lit(0.0),
-            lambda acc, x: F.greatest(acc, x),
-        )
-        row = joined.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum((F.col("prediction") != F.col("native_prediction")).cast("int")).alias("differing"),
-            F.max(diff).alias("max_probability_diff"),
-        ).first()
-        assert row["rows"] == args.rows, f"{name}: {row['rows']} rows joined, expected {args.rows}"
-        results[name]["differing_labels"] = int(row["differing"])
-        results[name]["max_probability_abs_diff"] = float(row["max_probability_diff"])
-
-    native_rate = results["native_transform"]["rows_per_second"]
-    for name in ("ours_spark", "ours_onnx", "spark_udf"):
-        results[name]["vs_native"] = round(results[name]["rows_per_second"] / native_rate, 2)
-    report = {
-        "rows": args.rows,
-        "partitions": args.partitions,
+    report: dict[str, Any] = {
         "master": "local[2]",
-        "pipeline": "StringIndexer → OneHotEncoder → VectorAssembler → RandomForestClassifier(50, depth 8)",
-        "fit_seconds": round(fit_seconds, 1),
-        "save_model_seconds": round(save_seconds, 1),
-        "onnx_status": ModelContract.read(model_path).onnx_status.value,
+        "partitions": args.partitions,
+        "runs": args.runs,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "results": results,
+        "pyspark": pyspark.__version__,
+        "pipelines": {},
     }
+    for name in args.pipelines.split(","):
+        model, example = pipelines[name]
+        model_path = str(workdir / name)
+        started = time.perf_counter()
+        mlflow_sparkonnx.save_model(model, model_path, input_example=example, onnx="require")
+        save_seconds = time.perf_counter() - started
+        data, n_rows = (docs_data, args.text_rows) if name == "text" else (rows_data, args.rows)
+        frame = spark.read.parquet(str(data)).repartition(args.partitions).cache()
+        frame.count()
+        report["pipelines"][name] = {
+            "stages": " → ".join(type(s).__name__.removesuffix("Model") for s in model.stages),
+            "rows": n_rows,
+            "save_model_seconds": round(save_seconds, 1),
+            "results": bench_pipeline(spark, name, model, model_path, frame, n_rows, args.runs),
+        }
+        frame.unpersist()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "spark_scoring.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print("| path | rows/s (median) | vs native | labels differing from native |\n|---|---|---|---|")
-    for name, r in results.items():
-        print(
-            f"| {name} | {r['rows_per_second']:,} | {r.get('vs_native', 1.0)}× | "
-            f"{r.get('differing_labels', '–')} |"
-        )
+    print("| pipeline | path | median s (min–max) | rows/s | vs native | labels differing |")
+    print("|---|---|---|---|---|---|")
+    for name, entry in report["pipelines"].items():
+        for path, r in entry["results"].items():
+            low, high = r["spread_seconds"]
+            print(
+                f"| {name} | {path} | {r['median_seconds']} ({low}–{high}) | {r['rows_per_second']:,} | "
+                f"{r['vs_native']}× | {r.get('differing_labels', '–')} |"
+            )
     spark.stop()
 
 
