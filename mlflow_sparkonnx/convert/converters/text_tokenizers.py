@@ -5,8 +5,15 @@ whitespace characters (so ``"a  b"`` gives ``a, "", b``), a leading ``""`` when 
 with whitespace, trailing empty tokens dropped, and ``""`` for the empty text. onnxmltools'
 converter drops empty tokens and only runs with batch size 1.
 
-RegexTokenizer converts when its regex splits on whitespace (``\\s+`` or ``\\s`` with
-``gaps=True``, ``\\S+`` with ``gaps=False``); other patterns raise ``NotImplementedError``.
+RegexTokenizer splitting on whitespace (``\\s+`` or ``\\s`` with ``gaps=True``, ``\\S+`` with
+``gaps=False``) shares Tokenizer's split. Other patterns are translated to RE2 (``_java_regex``:
+what differs from Java is rewritten, what cannot be is refused by name) and run by onnxruntime's
+contrib ``Tokenizer``: ``separators`` for ``gaps=True`` (the pieces between matches), ``tokenexp``
+for ``gaps=False`` (the matches), empty tokens dropped, as Spark's ``minTokenLength >= 1`` filter
+drops them. The op takes the longest match, Java the first; patterns where the two can differ
+(groups, lazy quantifiers, alternatives or repeated sets that overlap) are refused. So is a
+pattern that matches the empty string (Java and RE2 step past empty matches differently), and
+``minTokenLength=0`` with ``gaps=True`` (Java's split keeps interior empty tokens).
 ``minTokenLength`` counts UTF-16 code units, as Java does (an emoji counts 2).
 
 Lower-casing uses ONNX ``StringNormalizer`` (locale ``C.UTF-8``), which maps one character to
@@ -22,8 +29,10 @@ from typing import Any
 from pyspark.ml.feature import RegexTokenizer, Tokenizer
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
-from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, output_columns
+from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
+from mlflow_sparkonnx.convert.converters._java_regex import java_to_re2, longest_match_differs, matches_empty
 from mlflow_sparkonnx.convert.converters._text import (
+    PAD,
     STRING,
     TEXT_OPSET,
     compact,
@@ -33,6 +42,7 @@ from mlflow_sparkonnx.convert.converters._text import (
     positions,
     row_counts,
     split_on_whitespace,
+    token_mask,
     with_padding,
 )
 
@@ -106,22 +116,45 @@ def long_enough(scope: Any, container: Any, tokens: str, min_length: int) -> str
 
 
 def convert_regex_tokenizer(scope: Any, operator: Any, container: Any) -> None:
-    """Whitespace patterns only: optional lower-case, split on Java ``\\s``, length filter."""
+    """Optional lower-case, then Tokenizer's whitespace split or an RE2 translation of the pattern."""
     stage = operator.raw_operator
     pattern, gaps = stage.getPattern(), stage.getGaps()
     min_length = stage.getMinTokenLength()
-    if (pattern, gaps) not in _WHITESPACE_SPLITS:
+    whitespace = (pattern, gaps) in _WHITESPACE_SPLITS
+    if min_length > _MAX_MIN_TOKEN_LENGTH:
         raise NotImplementedError(
-            f"RegexTokenizer pattern {pattern!r} with gaps={gaps} has no ONNX converter; only "
-            "'\\s+' or '\\s' (gaps=True) and '\\S+' (gaps=False) convert"
+            f"RegexTokenizer minTokenLength={min_length} has no ONNX converter "
+            f"(at most {_MAX_MIN_TOKEN_LENGTH})"
         )
-    if min_length > _MAX_MIN_TOKEN_LENGTH or (min_length == 0 and pattern != "\\s"):
+    if min_length == 0 and pattern != "\\s" and (gaps or whitespace):
         raise NotImplementedError(
-            f"RegexTokenizer minTokenLength={min_length} with pattern {pattern!r} has no ONNX converter"
+            f"RegexTokenizer minTokenLength=0 with pattern {pattern!r} keeps Java's empty tokens between "
+            "adjacent matches, which onnxruntime's Tokenizer drops; minTokenLength >= 1 converts"
+        )
+    re2 = None if whitespace else java_to_re2(pattern)  # raises, naming what does not translate
+    if re2 is not None and matches_empty(re2):
+        raise NotImplementedError(
+            f"RegexTokenizer pattern {pattern!r} matches the empty string, where Java and onnxruntime's "
+            "regex engine step differently; a pattern that needs at least one character converts"
+        )
+    ambiguous = None if whitespace else longest_match_differs(pattern)
+    if ambiguous:
+        raise NotImplementedError(
+            f"RegexTokenizer pattern {pattern!r}: onnxruntime's Tokenizer takes the longest match where Java "
+            f"takes the first, and {ambiguous} can make them differ"
         )
     texts = documents(scope, container, operator.inputs[0])
     if stage.getToLowercase():
         texts = lower_case(scope, container, texts)
+    if re2 is not None:
+        tokens = regex_tokens(scope, container, texts, re2, gaps)
+        keep = token_mask(scope, container, tokens)
+        if min_length > 1:
+            keep = op(scope, container, "And", [keep, long_enough(scope, container, tokens, min_length)], 7)
+            tokens, keep = compact(scope, container, tokens, keep)
+        padded = trim(scope, container, tokens, keep)
+        op(scope, container, "Identity", [padded], 16, output=operator.outputs[0].full_name)
+        return
     tokens, mask = split_on_whitespace(scope, container, texts)
     if min_length == 0:  # Java's split on "\\s", empty tokens kept
         keep = drop_trailing_empty(scope, container, texts, tokens, mask)
@@ -130,6 +163,24 @@ def convert_regex_tokenizer(scope: Any, operator: Any, container: Any) -> None:
         tokens, keep = compact(scope, container, tokens, keep)
     padded = trim(scope, container, tokens, keep)
     op(scope, container, "Identity", [padded], 16, output=operator.outputs[0].full_name)
+
+
+def regex_tokens(scope: Any, container: Any, texts: str, re2: str, gaps: bool) -> str:
+    """``[N, T]`` non-empty tokens padded with PAD: the pieces between matches of ``re2`` (gaps), or
+    the matches themselves (onnxruntime's contrib ``Tokenizer``)."""
+    how = {"separators": [re2]} if gaps else {"tokenexp": re2}
+    return node(
+        scope,
+        container,
+        "Tokenizer",
+        [texts],
+        op_version=1,
+        op_domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value=PAD,
+        **how,
+    )
 
 
 def calculate_token_shapes(operator: Any) -> None:

@@ -153,17 +153,6 @@ def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus):
     assert_onnx_matches_spark(PipelineModel(stages=tokenizers), corpus, spark, tmp_path, output_cols=outputs)
 
 
-def test_regex_tokenizer_other_patterns_are_not_served(spark, tmp_path, corpus):
-    from pyspark.ml.feature import RegexTokenizer
-
-    tokenizer = RegexTokenizer(inputCol="text", outputCol="words", pattern="\\W+")
-    path = tmp_path / "regex"
-    mlflow_sparkonnx.save_model(with_hashing(tokenizer, column="words"), str(path), input_example=corpus)
-    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert conf["onnx_status"] == "failed"
-    assert "RegexTokenizer pattern" in conf["onnx_reason"]
-
-
 #: (stopWords, caseSensitive) of the StopWordsRemovers compared; None keeps Spark's English list.
 STOP_WORD_VARIANTS = [
     (None, False),
