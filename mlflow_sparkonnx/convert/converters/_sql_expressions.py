@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, NodeMaker, constant
+from mlflow_sparkonnx.convert.converters._graph import BOOL, NodeMaker, constant, node
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 DOUBLE = 11  # TensorProto.DOUBLE
@@ -35,6 +35,7 @@ _CAST_TARGETS = {
     "BOOLEAN": "boolean",
 }
 TYPES = set(_INTEGRAL) | {"double", "boolean"}
+_STRING_RULE = "a string column is compared with string literals by =, <>, <=> and IN only"
 
 
 @dataclass
@@ -97,6 +98,10 @@ class Context:
 
 def _wider(a: str, b: str, construct: str) -> str:
     """Spark's common type of two operand types (void is the type of NULL)."""
+    if "string" in (a, b):
+        raise UnsupportedSqlError(
+            f"a string operand in {construct} (strings are compared with =, <> and IN only)"
+        )
     if a == b or b == "void":
         return a
     if a == "void":
@@ -125,8 +130,8 @@ def _common(values: list[Value], construct: str) -> str:
 
 
 def _numeric(value: Value, construct: str) -> None:
-    if value.spark_type == "boolean":
-        raise UnsupportedSqlError(f"a boolean operand in {construct}")
+    if value.spark_type in ("boolean", "string"):
+        raise UnsupportedSqlError(f"a {value.spark_type} operand in {construct}")
 
 
 def _as_double(ctx: Context, value: Value) -> Value:
@@ -167,8 +172,8 @@ def _column(ctx: Context, expression: Any, active: str | None) -> Value:
 
 
 def _number(ctx: Context, expression: Any, active: str | None) -> Value:
-    if expression.is_string:
-        raise UnsupportedSqlError(f"the string literal {expression.sql(dialect='spark')}")
+    if expression.is_string:  # compared with a string column only (see _string_comparison)
+        return Value("string", "", literal=expression.this)
     text = expression.this
     if any(c in text for c in "eE"):
         return _literal(ctx, float(text), "double")
@@ -310,6 +315,9 @@ def _spark_equal(ctx: Context, a: str, b: str) -> str:
 
 def _comparison(kind: str) -> Any:
     def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        if _reads_a_string(ctx, expression):
+            left, right, null = _operands(ctx, expression, active)
+            return _string_comparison(ctx, left, right, null, kind, f"'{expression.sql(dialect='spark')}'")
         left, right, null = _compare_values(ctx, expression, active)
         a, b = left.tensor, right.tensor
         result = {
@@ -325,9 +333,77 @@ def _comparison(kind: str) -> Any:
     return handle
 
 
+def _reads_a_string(ctx: Context, expression: Any) -> bool:
+    """Whether a binary comparison has a string operand (a string literal or a string column)."""
+    from sqlglot import exp
+
+    for side in (expression.left, expression.right):
+        while isinstance(side, exp.Paren):
+            side = side.this
+        if isinstance(side, exp.Literal) and side.is_string:
+            return True
+        if isinstance(side, exp.Column) and _column(ctx, side, None).spark_type == "string":
+            return True
+    return False
+
+
+def _string_comparison(
+    ctx: Context, left: Value, right: Value, null: str | None, kind: str, construct: str
+) -> Value:
+    """``=``/``<>`` between a string column and a string literal: bytewise, as Spark's UTF8_BINARY."""
+    if kind not in ("eq", "neq"):
+        raise UnsupportedSqlError(
+            f"ordering strings in {construct} (strings are compared with =, <> and IN only)"
+        )
+    if left.spark_type != "string" or right.spark_type != "string":
+        other = right if left.spark_type == "string" else left
+        raise UnsupportedSqlError(f"comparing a string with a {other.spark_type} value in {construct}")
+    if left.literal is not None and right.literal is not None:
+        equal = ctx.bool_const(left.literal == right.literal)
+    elif left.literal is None and right.literal is None:
+        raise UnsupportedSqlError(f"comparing two string columns in {construct}")
+    else:
+        column, literal = (left, right) if right.literal is not None else (right, left)
+        equal = _string_in(ctx, column, [literal.literal])
+    flags = equal if kind == "eq" else ctx.not_(equal)
+    return Value("boolean", _as_number(ctx, flags), null)
+
+
+def _string_in(ctx: Context, column: Value, texts: list[str]) -> str:
+    """Bool ``[N, 1]``: where the string column equals one of ``texts`` (a LabelEncoder lookup)."""
+    found = node(
+        ctx.scope,
+        ctx.container,
+        "LabelEncoder",
+        [column.tensor],
+        op_version=2,
+        op_domain="ai.onnx.ml",
+        keys_strings=list(dict.fromkeys(texts)),
+        values_int64s=[1] * len(dict.fromkeys(texts)),
+        default_int64=0,
+    )
+    return ctx.op("Cast", found, to=BOOL)
+
+
+def _in(ctx: Context, expression: Any, active: str | None) -> Value:
+    """``column IN ('a', 'b', ...)`` for a string column and string literals."""
+    construct = f"'{expression.sql(dialect='spark')}'"
+    value = translate(ctx, expression.this, active)
+    options = [translate(ctx, option, active) for option in expression.expressions or []]
+    if expression.args.get("query") is not None or not options:
+        raise UnsupportedSqlError(f"IN with a subquery in {construct}")
+    if value.spark_type != "string" or value.literal is not None:
+        raise UnsupportedSqlError(f"IN over a {value.spark_type} value in {construct} (a string column only)")
+    if any(option.spark_type != "string" or option.literal is None for option in options):
+        raise UnsupportedSqlError(f"IN with a value that is not a string literal in {construct}")
+    return Value("boolean", _as_number(ctx, _string_in(ctx, value, [o.literal for o in options])), value.null)
+
+
 def _null_safe_equal(ctx: Context, expression: Any, active: str | None) -> Value:
     left = translate(ctx, expression.left, active)
     right = translate(ctx, expression.right, active)
+    if "string" in (left.spark_type, right.spark_type):  # string columns are never null
+        return _string_comparison(ctx, left, right, None, "eq", f"'{expression.sql(dialect='spark')}'")
     a, b = _as_double(ctx, left), _as_double(ctx, right)
     equal = _spark_equal(ctx, a.tensor, b.tensor)
     if left.null is None and right.null is None:
@@ -513,6 +589,8 @@ def _cast(ctx: Context, expression: Any, active: str | None) -> Value:
         raise UnsupportedSqlError(f"CAST to {target_text} ('{expression.sql(dialect='spark')}')")
     safe = bool(expression.args.get("safe"))  # TRY_CAST: null instead of an error
     value = translate(ctx, expression.this, active)
+    if value.spark_type == "string":
+        raise UnsupportedSqlError(f"CAST of a string ('{expression.sql(dialect='spark')}')")
     if value.spark_type == "decimal":
         number = float(value.literal)
         if target == "double":
@@ -638,6 +716,7 @@ def _handlers() -> dict[type, Any]:
         exp.Or: _logical("or"),
         exp.Not: _not,
         exp.Is: _is,
+        exp.In: _in,
         exp.Case: _case,
         exp.If: _if,
         exp.Coalesce: _coalesce,

@@ -19,11 +19,18 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
   and ``LOG(base, x)`` (null when an argument is <= 0), ``POW``/``POWER`` (Java's ``pow``:
   NaN exponent → NaN, ``(±1) ^ ±inf`` → NaN).
 
+- A string column compared with string literals: ``=``, ``<>``/``!=``, ``<=>``, ``IN (...)`` (a
+  ``LabelEncoder`` lookup: bytewise equality, as Spark's default UTF8_BINARY collation), so
+  ``CASE WHEN color = 'red' THEN 1 ELSE 0 END`` converts. String columns are never null here (the
+  input rules refuse a null string). Ordering, string functions, casts from or to strings and
+  string results are refused by name.
+
 Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX
 runtime refuses the first row that would have raised, naming the output column and Spark's error
 class. Decimal
 results (``int_col * 2.5``), float (32-bit) columns and everything else are refused with the
-construct named. Integer columns may be null (NaN at the graph input); double columns hold NaN.
+construct named (a CASE over decimal literals such as ``THEN 1.0 ELSE 0.0`` is a DECIMAL result:
+write ``1.0D`` or ``1``). Integer columns may be null (NaN at the graph input); double columns hold NaN.
 """
 
 from __future__ import annotations
@@ -111,10 +118,18 @@ def _column_value(ctx: Context, variable: Any, spark_type: str) -> Value:
     from onnxmltools.convert.common.data_types import DoubleTensorType, StringTensorType
 
     name = variable.raw_name
+    if spark_type == "string" and isinstance(variable.type, StringTensorType):
+        tensor = variable.full_name
+        if len(variable.type.shape) == 1:
+            column_shape = constant(ctx.scope, ctx.container, "sql_column_shape", INT64, [2], [-1, 1])
+            tensor = ctx.op("Reshape", tensor, column_shape, version=14)
+        return Value("string", tensor)  # never null: the input rules refuse a null string
     if spark_type == "float":
         raise UnsupportedSqlError(f"the float (32-bit) column '{name}' (Spark computes in float32)")
     if spark_type not in TYPES or isinstance(variable.type, StringTensorType):
-        raise UnsupportedSqlError(f"the {spark_type} column '{name}' (numeric and boolean columns only)")
+        raise UnsupportedSqlError(
+            f"the {spark_type} column '{name}' (numeric, boolean and string columns only)"
+        )
     shape = variable.type.shape
     if len(shape) > 1 and shape[1] != 1:
         raise UnsupportedSqlError(f"the column '{name}' of shape {shape} (scalar columns only)")

@@ -232,3 +232,51 @@ def test_constant_valued_expressions_give_one_value_per_row(spark, tmp_path):
     assert conf["parity"]["rows"] == 300
     spark_rows = model.transform(frame).agg(F.min("x_present"), F.max("x_missing")).first()
     assert spark_rows[0] is True and spark_rows[1] == 0.0
+
+
+#: String columns compared with string literals (bytewise, as Spark's default collation).
+STRING_EXPRESSIONS = {
+    "private": "CASE WHEN workclass = 'Private' THEN 1 ELSE 0 END",
+    "sx": "IF(sex <> 'Male', 2.5D, age)",
+    "degree": "CAST(education IN ('Bachelors', 'Masters', 'Doctorate', '') AS INT)",
+    "ms": "CASE marital_status WHEN 'Never-married' THEN 0 WHEN 'Divorced' THEN 1 ELSE 2 END",
+    "not_sales": "NOT (occupation IN ('Sales', '?', 'Privaté'))",
+    "state": "workclass <=> 'State-gov'",
+    "flipped": "'Female' = sex",
+    "const_true": "'a' = 'a'",
+}
+
+
+def test_string_columns_compared_with_literals_match_spark(spark, tmp_path, adult_holdout):
+    frame = adult_holdout[["workclass", "education", "marital_status", "occupation", "sex", "age"]].copy()
+    edges = ["private", " Private", "Private ", "", "Privaté", "PRIVATE", "State-gov", "日本語", "Sales"]
+    for i, value in enumerate(edges):
+        frame.loc[i * 3, "workclass"] = value
+        frame.loc[i * 3 + 1, "occupation"] = value
+        frame.loc[i * 3 + 2, "education"] = value if value else ""
+    statement = (
+        "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in STRING_EXPRESSIONS.items()) + " FROM __THIS__"
+    )
+    model = PipelineModel(stages=[SQLTransformer(statement=statement)])
+    assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=list(STRING_EXPRESSIONS))
+
+
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [
+        ("workclass < 'M'", "ordering strings"),
+        ("workclass = education", "two string columns"),
+        ("CAST(age AS STRING) = '30'", "CAST to STRING"),
+        ("CONCAT(workclass, 'x') = 'a'", "CONCAT()"),
+        ("UPPER(workclass) = 'X'", "UPPER()"),
+        ("age IN (1, 2)", "IN over a bigint"),
+    ],
+)
+def test_string_constructs_outside_the_subset_are_named(spark, tmp_path, expression, named):
+    frame = pd.DataFrame({"workclass": ["Private", "x"], "education": ["a", "b"], "age": [30, 40]})
+    model = PipelineModel(stages=[SQLTransformer(statement=f"SELECT *, {expression} AS out FROM __THIS__")])
+    path = tmp_path / "m"
+    mlflow_sparkonnx.save_model(model, str(path), input_example=frame, output_cols=["out"])
+    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "unsupported"
+    assert named in conf["onnx_reason"], conf["onnx_reason"]
