@@ -120,6 +120,7 @@ _SPARK_REFUSALS = (
     (re.compile(r"\[(DIVIDE_BY_ZERO|CAST_OVERFLOW|ARITHMETIC_OVERFLOW)\][^\n]*?\."), 0),  # SQL (ANSI)
     (re.compile(r"Encountered (NaN|null) while assembling a row with handleInvalid = \"error\""), 0),
     (re.compile(r"VectorIndexer (encountered invalid value) (\S+) on feature index \d+"), 2),
+    (re.compile(r"(Unseen index): (\S+) \?\?"), 2),  # IndexToString
 )  # the k-means ones: a NaN element; a zero vector under distanceMeasure="cosine"
 
 

@@ -37,6 +37,8 @@ def spark_outcome(pipeline, spark, frame: pd.DataFrame, column: str):
     except Exception:
         return REFUSED
     value = row[0]
+    if isinstance(value, str):
+        return value
     return value.toArray().tolist() if hasattr(value, "toArray") else float(value)
 
 
@@ -46,6 +48,8 @@ def pyfunc_outcome(model, frame: pd.DataFrame, column: str, row_in_error: int = 
     except mlflow_sparkonnx.InvalidInputError as exc:
         assert re.search(rf"\brow {row_in_error}\b", str(exc), re.IGNORECASE), str(exc)
         return REFUSED
+    if isinstance(value, str):
+        return value
     return list(value) if isinstance(value, (list, np.ndarray)) else float(value)
 
 
@@ -336,3 +340,27 @@ def test_vector_indexer_error_mode_refuses_what_spark_refuses(spark, tmp_path):
         with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"\brow 1\b") as caught:
             model.predict(batch)
         assert "'kind'" in str(caught.value) or "'raw'" in str(caught.value), (runtime, str(caught.value))
+
+
+def test_index_to_string_on_a_raw_index_refuses_what_spark_refuses(spark, tmp_path):
+    """Spark raises "Unseen index" for an index outside the labels (after toInt): both runtimes refuse
+    that row, naming the column, and agree on the others (NaN and infinity: CAST_OVERFLOW)."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import IndexToString
+
+    pipeline = PipelineModel(stages=[IndexToString(inputCol="index", outputCol="label", labels=["a", "b"])])
+    example = pd.DataFrame({"index": [0.0, 1.0, 1.5, -0.5] * 20})
+    conf = save(pipeline, tmp_path / "model", example)
+    assert [c["column"] for c in conf["row_checks"]] == ["index"]
+    frames = edge_rows(example.iloc[0], "index")
+    for value in (1.9, 2.0, -1.0, 3e9):  # in range; then three outside
+        frames.append(pd.DataFrame({"index": [value]}))
+    assert_same_outcomes(pipeline, spark, str(tmp_path / "model"), frames, "label")
+    assert spark_outcome(pipeline, spark, frames[-3], "label") == REFUSED
+    batch = pd.DataFrame({"index": [1.0, 2.0]})
+    for runtime in ("onnx", "spark"):
+        model = mlflow.pyfunc.load_model(str(tmp_path / "model"), model_config={"runtime": runtime})
+        with pytest.raises(
+            mlflow_sparkonnx.InvalidInputError, match=r"'index'.*\brow 1\b|\brow 1\b.*'index'"
+        ):
+            model.predict(batch)

@@ -5,11 +5,13 @@ column's Spark metadata, as Spark reads them (a StringIndexer's labels, plus ``"
 under ``handleInvalid="keep"``; a Bucketizer's ranges). That metadata exists only on Spark's
 schema, so it is asked of Spark during conversion (:mod:`._metadata`).
 
-Spark casts the index to int (truncating) and raises on an index outside the labels; a graph
-cannot raise. So the stage converts only when the index's producer bounds it within the labels:
-a StringIndexer, a Bucketizer, or a classifier (``numClasses``); anything else (a raw input
-column, say) is refused with the reason. onnxmltools needs explicit labels and an int64 input,
-so it cannot follow a classifier's double ``prediction`` (the usual ``labelConverter``).
+Spark casts the index to int (truncation toward zero; under ANSI mode NaN, infinity and values
+beyond int's range raise CAST_OVERFLOW) and raises on an index outside the labels ("Unseen
+index"). When the index's producer bounds it within the labels (a StringIndexer, a Bucketizer, a
+classifier's ``numClasses``) the graph is a cast and a lookup; otherwise (a raw input column, say)
+a row check refuses those rows in both runtimes, as the input rules refuse an unseen category.
+onnxmltools needs explicit labels and an int64 input, so it cannot follow a classifier's double
+``prediction`` (the usual ``labelConverter``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from pyspark.ml.feature import Bucketizer, IndexToString, StringIndexerModel
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
 from mlflow_sparkonnx.convert.converters._metadata import column_metadata, producer_of, scalar_attribute
-from mlflow_sparkonnx.exceptions import ConversionError, UnsupportedStageError
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
+from mlflow_sparkonnx.exceptions import ConversionError
+
+_DOUBLE = 11  # TensorProto.DOUBLE
 
 _logger = logging.getLogger(__name__)
 
@@ -67,24 +72,20 @@ def _index_bound(scope: Any, variable: Any) -> int | None:
 
 
 def convert_index_to_string(scope: Any, operator: Any, container: Any) -> None:
-    """``Cast`` to int64 (truncation, as Spark), then a string ``LabelEncoder`` (ai.onnx.ml opset 2)."""
-    stage = operator.raw_operator
+    """Spark's ``toInt`` of the index, then a string ``LabelEncoder`` (ai.onnx.ml opset 2)."""
+    from onnxmltools.convert.common.data_types import Int64TensorType
+
     variable = operator.inputs[0]
     labels = _labels(scope, operator)
     bound = _index_bound(scope, variable)
-    if bound is None or bound > len(labels):
-        source = "a raw input column" if producer_of(scope, variable) is None else "its producer"
-        raise UnsupportedStageError(
-            f"IndexToString {stage.uid} on '{variable.raw_name}': Spark raises on an index outside its "
-            f"{len(labels)} labels and a graph cannot; the indices of {source} are not known to stay in range"
-        )
-    from onnxmltools.convert.common.data_types import Int64TensorType
-
-    index = variable.full_name
-    if not isinstance(variable.type, Int64TensorType):
-        index = node(scope, container, "Cast", [index], op_version=13, to=INT64)
     column = constant(scope, container, "its_shape", INT64, [2], [-1, 1])
-    index = node(scope, container, "Reshape", [index, column], op_version=14)
+    if bound is not None and bound <= len(labels):
+        index = variable.full_name
+        if not isinstance(variable.type, Int64TensorType):
+            index = node(scope, container, "Cast", [index], op_version=13, to=INT64)
+        index = node(scope, container, "Reshape", [index, column], op_version=14)
+    else:
+        index = _checked_index(scope, container, operator, len(labels), column)
     node(
         scope,
         container,
@@ -97,6 +98,37 @@ def convert_index_to_string(scope: Any, operator: Any, container: Any) -> None:
         values_strings=labels,
         default_string=_OUT_OF_RANGE,
     )
+
+
+def _checked_index(scope: Any, container: Any, operator: Any, n_labels: int, column: str) -> str:
+    """An index of unknown range as Spark's cast to int (int64 ``[N, 1]``, truncated toward zero).
+
+    Rows where Spark raises are refused by a row check: NaN, infinity and values beyond int's range
+    (CAST_OVERFLOW, ANSI mode) and an int outside the labels ("Unseen index").
+    """
+    variable = operator.inputs[0]
+    value = node(scope, container, "Cast", [variable.full_name], op_version=13, to=_DOUBLE)
+    value = node(scope, container, "Reshape", [value, column], op_version=14)
+    zero = constant(scope, container, "zero", _DOUBLE, [1], [0.0])
+    negative = node(scope, container, "Less", [value, zero], op_version=13)
+    ceil = node(scope, container, "Ceil", [value], op_version=13)
+    floor = node(scope, container, "Floor", [value], op_version=13)
+    truncated = node(scope, container, "Where", [negative, ceil, floor], op_version=9)
+    count = constant(scope, container, "label_count", _DOUBLE, [1], [float(n_labels)])
+    below = node(scope, container, "Less", [truncated, zero], op_version=13)
+    above = node(scope, container, "GreaterOrEqual", [truncated, count], op_version=12)
+    nan = node(scope, container, "IsNaN", [value], op_version=13)
+    outside = node(
+        scope,
+        container,
+        "Or",
+        [node(scope, container, "Or", [below, above], op_version=7), nan],
+        op_version=7,
+    )
+    why = f"an index outside its {n_labels} labels (NaN and values beyond int's range included)"
+    refuse_rows(scope, container, outside, operator.raw_operator, variable.raw_name, why)
+    safe = node(scope, container, "Where", [outside, zero, truncated], op_version=9)
+    return node(scope, container, "Cast", [safe], op_version=13, to=INT64)
 
 
 def calculate_index_to_string_shape(operator: Any) -> None:

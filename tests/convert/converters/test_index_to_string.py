@@ -6,14 +6,10 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 from parity import assert_onnx_matches_spark
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import DecisionTreeClassifier, LogisticRegression
 from pyspark.ml.feature import Bucketizer, IndexToString, StringIndexer, VectorAssembler
-
-import mlflow_sparkonnx
-from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -70,9 +66,11 @@ def test_labels_from_metadata_and_after_classifiers(spark, tmp_path):
     assert set(got["predicted_species"]) <= set(labels) and got["predicted_species"].nunique() > 1
 
 
-def test_raw_index_column_is_refused(spark, tmp_path):
-    """An index read from the caller could be out of range, where Spark raises: no graph for that."""
-    frame = pd.DataFrame({"index": [0.0, 1.0, 2.0, 1.0]})
+def test_raw_index_column_converts_with_spark_to_int(spark, tmp_path):
+    """An index read from the caller: Spark's cast to int (truncation toward zero), and a row check for
+    an index outside the labels or NaN (refused in tests/scoring/test_refused_rows.py)."""
+    values = [0.0, 1.0, 2.0, 2.9, 0.5, -0.5, -0.0, -0.9999, 1.9999999999999998]
+    frame = pd.DataFrame({"index": [values[i % len(values)] for i in range(300)]})
     model = PipelineModel(stages=[IndexToString(inputCol="index", outputCol="label", labels=["a", "b", "c"])])
-    with pytest.raises(UnsupportedStageError, match="'index'"):
-        mlflow_sparkonnx.save_model(model, str(tmp_path / "m"), input_example=frame, onnx="require")
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path)
+    assert [c["column"] for c in conf["row_checks"]] == ["index"]
