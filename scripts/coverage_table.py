@@ -7,7 +7,9 @@ The tests run with ``SPARKONNX_COVERAGE_FILE`` set, so every passing
 ``tests/parity.py::assert_onnx_matches_spark`` call appends one JSON line per verified stage.
 The records are grouped per stage class: the parameter values verified, the parity tests, rows
 and largest difference. Every stage class this package converts (``builtin_specs()``) gets a row;
-one without a record reads "no parity test". The table replaces what lies between the
+one without a record reads "no parity test". So does every other Transformer and Model class of the
+installed ``pyspark.ml``: converted by onnxmltools (verified per model when saved), unwrapped, or
+not converted (with the reason where one is known). The table replaces what lies between the
 ``<!-- coverage-table:start -->`` and ``<!-- coverage-table:end -->`` markers of docs/converters.md.
 
 The tests start Spark: on a shared machine, run this under ``flock /tmp/spark.lock``.
@@ -37,6 +39,43 @@ COVERAGE_ENV = "SPARKONNX_COVERAGE_FILE"  # the variable tests/parity.py reads
 TEST_PATHS = ["tests/convert/converters"]
 #: Distinct values shown per parameter before the rest are counted.
 MAX_VALUES = 8
+#: The ``pyspark.ml`` modules whose Transformer and Model classes the table lists.
+PYSPARK_ML_MODULES = (
+    "feature",
+    "classification",
+    "regression",
+    "clustering",
+    "recommendation",
+    "fpm",
+    "tuning",
+)
+#: Base classes and mixins in those modules: not stages a pipeline holds.
+NOT_STAGES = {
+    "Transformer",
+    "Model",
+    "UnaryTransformer",
+    "JavaTransformer",
+    "JavaModel",
+    "JavaPredictionModel",
+    "PredictionModel",
+    "ClassificationModel",
+    "ProbabilisticClassificationModel",
+    "RegressionModel",
+    "LDAModel",
+}
+#: Classes neither this package nor onnxmltools converts as such, and why (measured or by design).
+NOT_CONVERTED = {
+    "CrossValidatorModel": "unwrapped: its `bestModel` is saved and converted",
+    "TrainValidationSplitModel": "unwrapped: its `bestModel` is saved and converted",
+    "ALSModel": "not converted: a lookup in the fitted user and item factors; served by Spark",
+    "FPGrowthModel": "not converted: association rules over item sets; served by Spark",
+    "LocalLDAModel": "not converted: Spark infers topics iteratively from a random start; served by Spark",
+    "DistributedLDAModel": "not converted: Spark infers topics iteratively from a random start",
+    "MinHashLSHModel": "onnxmltools' converter fails on Spark's hash arrays; served by Spark",
+    "BucketedRandomProjectionLSHModel": (
+        "onnxmltools' graph gives one value per hash where Spark gives a vector; `mismatch`, served by Spark"
+    ),
+}
 
 
 @dataclass
@@ -93,15 +132,30 @@ def coverage(records: list[dict[str, Any]], converted_here: list[str]) -> list[S
     return sorted(stages.values(), key=lambda s: s.stage.lower())
 
 
-def render_table(stages: list[StageCoverage]) -> str:
+def render_table(
+    stages: list[StageCoverage], others: dict[str, str] | None = None, onnxmltools: set[str] | None = None
+) -> str:
+    """The table: the covered ``stages``, then every class in ``others`` (name → the class's status
+    when known) not among them, in one alphabetical list."""
     lines = [
         "| Stage | Verified parameters | Parity tests | Status |",
         "|---|---|---|---|",
     ]
-    for s in stages:
-        lines.append(f"| {s.stage} | {_params_cell(s)} | {_tests_cell(s)} | {s.status} |")
-    lines.append("| any other stage onnxmltools converts | – | – | verified per model when saved |")
-    lines.append("| a stage without a converter | – | – | `unsupported`, served by Spark |")
+    rows = {s.stage: f"| {s.stage} | {_params_cell(s)} | {_tests_cell(s)} | {s.status} |" for s in stages}
+    for name, known in (others or {}).items():
+        if name in rows:
+            continue
+        if known:
+            status = known
+        elif name in (onnxmltools or set()):
+            status = "onnxmltools' converter, no parity test here: verified per model when saved"
+        else:
+            status = "no converter: `unsupported`, served by Spark"
+        rows[name] = f"| {name} | – | – | {status} |"
+    lines += [rows[name] for name in sorted(rows, key=str.lower)]
+    lines.append(
+        "| a custom stage | – | – | its registered converter, else `unsupported` and served by Spark |"
+    )
     return "\n".join(lines)
 
 
@@ -115,7 +169,8 @@ def render_block(stages: list[StageCoverage]) -> str:
         "pipelines' outputs as a share of the tolerance (`1e-4 + 1e-4·|spark|`; labels and "
         "strings must be equal)."
     )
-    return f"{START}\n{note}\n\n{render_table(stages)}\n{END}"
+    table = render_table(stages, pyspark_ml_stage_classes(), onnxmltools_stage_classes())
+    return f"{START}\n{note}\n\n{table}\n{END}"
 
 
 def _tests_cell(s: StageCoverage) -> str:
@@ -167,6 +222,33 @@ def converted_here() -> list[str]:
     from mlflow_sparkonnx.convert.converters import builtin_specs
 
     return sorted({spec.stage_class.__name__ for spec in builtin_specs()})
+
+
+def pyspark_ml_stage_classes() -> dict[str, str]:
+    """Every Transformer and Model class of the installed ``pyspark.ml`` (name → its known status)."""
+    import importlib
+    import inspect
+
+    from pyspark.ml import Transformer
+
+    names = set()
+    for module_name in PYSPARK_ML_MODULES:
+        module = importlib.import_module(f"pyspark.ml.{module_name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, Transformer)
+                and cls.__module__ == module.__name__
+                and not name.startswith("_")
+            ):
+                names.add(name)
+    return {name: NOT_CONVERTED.get(name, "") for name in sorted(names - NOT_STAGES)}
+
+
+def onnxmltools_stage_classes() -> set[str]:
+    """The stage classes onnxmltools has a converter for."""
+    from onnxmltools.convert.sparkml.ops_names import sparkml_operator_name_map
+
+    return {cls.__name__ for cls in sparkml_operator_name_map}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
