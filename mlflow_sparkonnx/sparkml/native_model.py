@@ -35,7 +35,6 @@ from mlflow_sparkonnx.sparkml.staging import (
     first_line,
     local_path,
     new_staging_location,
-    remove_if_visible,
     remove_staged,
     stage_for_executors,
 )
@@ -70,9 +69,7 @@ def written_by_spark(writable: Any, spark: Any, dfs_tmpdir: str | None = None) -
         yield location, local_dir
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if remote is not None and is_connect_session(spark):
-            remove_if_visible(remote)
-        elif remote is not None:
+        if remote is not None:
             remove_staged(spark, remote)
 
 
@@ -196,7 +193,7 @@ def load_native_pipeline(
         raise _load_error(exc, contract, spark, location) from exc
     finally:
         if is_connect_session(spark):  # the server has read it (Spark ML models load eagerly)
-            remove_if_visible(location)
+            remove_staged(spark, location)
     by_uid = {stage.uid: stage for stage in as_pipeline_model(native).stages}
     return PipelineModel(stages=[by_uid[uid] for uid in contract.stage_uids])
 
@@ -216,15 +213,16 @@ def extract_native_model(local_path: str, contract: ModelContract) -> str:
 
 def _location_for(spark: Any, model_path: str, contract: ModelContract, dfs_tmpdir: str | None) -> str:
     """Where ``spark`` can read the model's native pipeline from (extracted, and staged if need be)."""
-    extracted = extract_native_model(model_path, contract)
     if is_local_session(spark):
-        return f"file://{extracted}"
+        return f"file://{extract_native_model(model_path, contract)}"
     if is_connect_session(spark):
         staged = new_staging_location(dfs_tmpdir)
-        shutil.copytree(extracted, local_path(staged))
+        shutil.copytree(extract_native_model(model_path, contract), local_path(staged))
         return staged
-    # A classic cluster: the executors read the stages' files from the cluster's file system.
-    return stage_for_executors(spark, extracted, contract.native_model_sha256 or "", dfs_tmpdir)
+    # A classic cluster: the executors read the stages' files from the cluster's file system (a model
+    # staged already in this application is not extracted again).
+    sha256 = contract.native_model_sha256 or ""
+    return stage_for_executors(spark, lambda: extract_native_model(model_path, contract), sha256, dfs_tmpdir)
 
 
 def _load_error(exc: Exception, contract: ModelContract, spark: Any, location: str) -> Exception:

@@ -15,9 +15,11 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError
+from mlflow_sparkonnx.sparkml.session import is_connect_session
 
 _logger = logging.getLogger(__name__)
 
@@ -52,18 +54,14 @@ def local_path(location: str) -> str:
     return location[len("file:") :].replace("//", "/", 1) if location.startswith("file:") else location
 
 
-def remove_if_visible(location: str) -> None:
-    """Delete a staging folder when this machine sees it (a local path); a remote one stays for its owner."""
-    path = local_path(location)
-    if "://" not in path and os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def stage_for_executors(spark: Any, extracted: str, native_sha256: str, dfs_tmpdir: str | None) -> str:
-    """Copy the extracted model folder to the staging root of a classic cluster; return its qualified URI.
+def stage_for_executors(
+    spark: Any, extract: Callable[[], str], native_sha256: str, dfs_tmpdir: str | None
+) -> str:
+    """Copy the model folder ``extract()`` gives to the staging root of a classic cluster; return its URI.
 
     The copy goes through Hadoop's ``FileSystem`` (any scheme the cluster knows), is reused for the same
-    model in the same application, and is deleted when the driver's JVM exits (stages such as ALSModel
+    model in the same application (``extract`` runs only when it is not staged yet), and is deleted when
+    the driver's JVM exits (stages such as ALSModel
     read their files lazily, so it must outlive the load). Before the URI is returned, the executors
     read the staged metadata in a small job; if they cannot, a ``RuntimeUnavailableError`` names the
     staging setting (instead of a failure inside the user's job later).
@@ -78,7 +76,7 @@ def stage_for_executors(spark: Any, extracted: str, native_sha256: str, dfs_tmpd
     try:
         fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
         target = fs.makeQualified(target)
-        fs.copyFromLocalFile(False, True, hadoop_path(f"file://{os.path.abspath(extracted)}"), target)
+        fs.copyFromLocalFile(False, True, hadoop_path(f"file://{os.path.abspath(extract())}"), target)
         fs.deleteOnExit(target)
     except Exception as exc:
         raise RuntimeUnavailableError(
@@ -105,7 +103,13 @@ def check_executors_read(spark: Any, location: str) -> None:
 
 
 def remove_staged(spark: Any, location: str) -> None:
-    """Delete a staging folder of a classic session through Hadoop (any scheme); errors are logged only."""
+    """Delete a staging folder: through Hadoop in a classic session (any scheme); under Spark Connect
+    when this machine sees it (a local path), else it stays for its owner. Errors are logged only."""
+    if is_connect_session(spark):
+        path = local_path(location)
+        if "://" not in path and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        return
     try:
         jvm = spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(location)
