@@ -99,9 +99,7 @@ class Context:
 def _wider(a: str, b: str, construct: str) -> str:
     """Spark's common type of two operand types (void is the type of NULL)."""
     if "string" in (a, b):
-        raise UnsupportedSqlError(
-            f"a string operand in {construct} (strings are compared with =, <> and IN only)"
-        )
+        raise UnsupportedSqlError(f"a string operand in {construct} ({_STRING_RULE})")
     if a == b or b == "void":
         return a
     if a == "void":
@@ -352,9 +350,7 @@ def _string_comparison(
 ) -> Value:
     """``=``/``<>`` between a string column and a string literal: bytewise, as Spark's UTF8_BINARY."""
     if kind not in ("eq", "neq"):
-        raise UnsupportedSqlError(
-            f"ordering strings in {construct} (strings are compared with =, <> and IN only)"
-        )
+        raise UnsupportedSqlError(f"ordering strings in {construct} ({_STRING_RULE})")
     if left.spark_type != "string" or right.spark_type != "string":
         other = right if left.spark_type == "string" else left
         raise UnsupportedSqlError(f"comparing a string with a {other.spark_type} value in {construct}")
@@ -371,6 +367,7 @@ def _string_comparison(
 
 def _string_in(ctx: Context, column: Value, texts: list[str]) -> str:
     """Bool ``[N, 1]``: where the string column equals one of ``texts`` (a LabelEncoder lookup)."""
+    keys = list(dict.fromkeys(texts))
     found = node(
         ctx.scope,
         ctx.container,
@@ -378,8 +375,8 @@ def _string_in(ctx: Context, column: Value, texts: list[str]) -> str:
         [column.tensor],
         op_version=2,
         op_domain="ai.onnx.ml",
-        keys_strings=list(dict.fromkeys(texts)),
-        values_int64s=[1] * len(dict.fromkeys(texts)),
+        keys_strings=keys,
+        values_int64s=[1] * len(keys),
         default_int64=0,
     )
     return ctx.op("Cast", found, to=BOOL)

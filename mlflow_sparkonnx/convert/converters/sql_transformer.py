@@ -119,11 +119,8 @@ def _column_value(ctx: Context, variable: Any, spark_type: str) -> Value:
 
     name = variable.raw_name
     if spark_type == "string" and isinstance(variable.type, StringTensorType):
-        tensor = variable.full_name
-        if len(variable.type.shape) == 1:
-            column_shape = constant(ctx.scope, ctx.container, "sql_column_shape", INT64, [2], [-1, 1])
-            tensor = ctx.op("Reshape", tensor, column_shape, version=14)
-        return Value("string", tensor)  # never null: the input rules refuse a null string
+        # never null: the input rules refuse a null string
+        return Value("string", _as_column(ctx, variable.full_name, variable.type.shape))
     if spark_type == "float":
         raise UnsupportedSqlError(f"the float (32-bit) column '{name}' (Spark computes in float32)")
     if spark_type not in TYPES or isinstance(variable.type, StringTensorType):
@@ -136,13 +133,19 @@ def _column_value(ctx: Context, variable: Any, spark_type: str) -> Value:
     tensor = variable.full_name
     if not isinstance(variable.type, DoubleTensorType):
         tensor = ctx.op("Cast", tensor, to=DOUBLE)
-    if len(shape) == 1:
-        column_shape = constant(ctx.scope, ctx.container, "sql_column_shape", INT64, [2], [-1, 1])
-        tensor = ctx.op("Reshape", tensor, column_shape, version=14)
+    tensor = _as_column(ctx, tensor, shape)
     if spark_type == "double":
         return Value("double", tensor)
     null = ctx.op("IsNaN", tensor)
     return Value(spark_type, ctx.where(null, ctx.const(0.0), tensor), null)
+
+
+def _as_column(ctx: Context, tensor: str, shape: list[Any]) -> str:
+    """A 1-D input as ``[N, 1]`` (a 2-D one is that already)."""
+    if len(shape) != 1:
+        return tensor
+    column_shape = constant(ctx.scope, ctx.container, "sql_column_shape", INT64, [2], [-1, 1])
+    return ctx.op("Reshape", tensor, column_shape, version=14)
 
 
 def _rows_by_one(ctx: Context, reference: str) -> str:
