@@ -101,22 +101,20 @@ def convert_index_to_string(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _checked_index(scope: Any, container: Any, operator: Any, n_labels: int, column: str) -> str:
-    """An index of unknown range as Spark's cast to int (int64 ``[N, 1]``, truncated toward zero).
+    """An index of unknown range as Spark's cast to int (int64 ``[N, 1]``: ``Cast`` truncates toward zero).
 
     Rows where Spark raises are refused by a row check: NaN, infinity and values beyond int's range
-    (CAST_OVERFLOW, ANSI mode) and an int outside the labels ("Unseen index").
+    (CAST_OVERFLOW, ANSI mode) and an int outside the labels ("Unseen index"): after truncation that is
+    NaN, ``x <= -1`` or ``x >= n_labels``.
     """
     variable = operator.inputs[0]
     value = node(scope, container, "Cast", [variable.full_name], op_version=13, to=_DOUBLE)
     value = node(scope, container, "Reshape", [value, column], op_version=14)
     zero = constant(scope, container, "zero", _DOUBLE, [1], [0.0])
-    negative = node(scope, container, "Less", [value, zero], op_version=13)
-    ceil = node(scope, container, "Ceil", [value], op_version=13)
-    floor = node(scope, container, "Floor", [value], op_version=13)
-    truncated = node(scope, container, "Where", [negative, ceil, floor], op_version=9)
+    minus_one = constant(scope, container, "minus_one", _DOUBLE, [1], [-1.0])
     count = constant(scope, container, "label_count", _DOUBLE, [1], [float(n_labels)])
-    below = node(scope, container, "Less", [truncated, zero], op_version=13)
-    above = node(scope, container, "GreaterOrEqual", [truncated, count], op_version=12)
+    below = node(scope, container, "LessOrEqual", [value, minus_one], op_version=12)
+    above = node(scope, container, "GreaterOrEqual", [value, count], op_version=12)
     nan = node(scope, container, "IsNaN", [value], op_version=13)
     outside = node(
         scope,
@@ -127,7 +125,7 @@ def _checked_index(scope: Any, container: Any, operator: Any, n_labels: int, col
     )
     why = f"an index outside its {n_labels} labels (NaN and values beyond int's range included)"
     refuse_rows(scope, container, outside, operator.raw_operator, variable.raw_name, why)
-    safe = node(scope, container, "Where", [outside, zero, truncated], op_version=9)
+    safe = node(scope, container, "Where", [outside, zero, value], op_version=9)
     return node(scope, container, "Cast", [safe], op_version=13, to=INT64)
 
 
