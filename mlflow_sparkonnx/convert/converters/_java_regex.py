@@ -303,21 +303,13 @@ class _Translator:
         if c in _SIMPLE_ESCAPES:
             return _SIMPLE_ESCAPES[c]
         if c == "u":
-            digits = p[self.i : self.i + 4]
-            if not re.fullmatch(r"[0-9A-Fa-f]{4}", digits):
-                raise self.refuse("a malformed '\\u' escape")
-            self.i += 4
-            return _code_point(int(digits, 16))
+            return self.hex_escape(4, "\\u")
         if c == "x":
             braced = re.match(r"\{([0-9A-Fa-f]+)\}", p[self.i :])
             if braced:
                 self.i += braced.end()
                 return _code_point(int(braced.group(1), 16))
-            digits = p[self.i : self.i + 2]
-            if not re.fullmatch(r"[0-9A-Fa-f]{2}", digits):
-                raise self.refuse("a malformed '\\x' escape")
-            self.i += 2
-            return _code_point(int(digits, 16))
+            return self.hex_escape(2, "\\x")
         if c == "0":
             octal = re.match(r"[0-3]?[0-7]{1,2}", p[self.i :])
             if not octal:
@@ -347,6 +339,14 @@ class _Translator:
         if c.isalpha():
             raise self.refuse(f"the escape '\\{c}'")
         return _code_point(ord(c))  # an escaped metacharacter or symbol: that character
+
+    def hex_escape(self, width: int, escape: str) -> str:
+        """The code point of the ``width`` hex digits at ``self.i`` (after ``escape``)."""
+        digits = self.pattern[self.i : self.i + width]
+        if not re.fullmatch(f"[0-9A-Fa-f]{{{width}}}", digits):
+            raise self.refuse(f"a malformed '{escape}' escape")
+        self.i += width
+        return _code_point(int(digits, 16))
 
     def property_class(self, negated: bool, in_class: bool) -> str:
         p = self.pattern
