@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from tracking_server import free_port, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGING = ROOT / "build" / "cluster-staging"
@@ -29,30 +28,9 @@ START_TIMEOUT_S = 120
 WORKERS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _start(command: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
 
 
 def _wait_for_workers(master_ui: int, processes: list[subprocess.Popen], logs: list[Path]) -> None:
@@ -86,7 +64,7 @@ def cluster(tmp_path_factory):
     spark_class = os.path.join(spark_home, "bin", "spark-class")
     env = {**os.environ, "SPARK_HOME": spark_home, "SPARK_LOCAL_IP": "127.0.0.1"}
     env["PYSPARK_PYTHON"] = sys.executable
-    port, master_ui = _free_port(), _free_port()
+    port, master_ui = free_port(), free_port()
     master = [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
     master += ["--port", str(port), "--webui-port", str(master_ui)]
     processes, logs = [_start(master, logs_dir / "master.log", env)], [logs_dir / "master.log"]
@@ -94,7 +72,7 @@ def cluster(tmp_path_factory):
         for i in range(WORKERS):
             worker = [spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}"]
             worker += ["--host", "127.0.0.1", "--cores", "1", "--memory", "2g"]
-            worker += ["--work-dir", "/tmp/work", "--webui-port", str(_free_port())]
+            worker += ["--work-dir", "/tmp/work", "--webui-port", str(free_port())]
             # A private tmpfs over /tmp: the worker, its executors and their Python workers see only it.
             private = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
             private += ['mount -t tmpfs tmpfs /tmp && exec "$@"', f"worker-{i}"]
@@ -104,7 +82,7 @@ def cluster(tmp_path_factory):
         yield f"spark://127.0.0.1:{port}"
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_server(process)
 
 
 @pytest.fixture(scope="session")

@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from tracking_server import free_port, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGING = ROOT / "build" / "connect-staging"
 START_TIMEOUT_S = 180
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_separate_server(log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -42,7 +34,7 @@ def _start_separate_server(log_path: Path) -> tuple[subprocess.Popen, str]:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a server with a file system of its own needs root and unshare")
     spark_home = os.path.dirname(pyspark.__file__)
-    port = _free_port()
+    port = free_port()
     submit = [
         os.path.join(spark_home, "bin", "spark-submit"),
         "--class",
@@ -91,7 +83,7 @@ def _start_separate_server(log_path: Path) -> tuple[subprocess.Popen, str]:
         if _listening(port):
             return process, f"sc://127.0.0.1:{port}"
         time.sleep(0.5)
-    _stop(process)
+    stop_server(process)
     raise RuntimeError(
         f"the Connect server did not start in {START_TIMEOUT_S} s: {log_path.read_text()[-3000:]}"
     )
@@ -102,16 +94,6 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +116,7 @@ def connect(tmp_path_factory):
     finally:
         session.stop()
         if process is not None:
-            _stop(process)
+            stop_server(process)
 
 
 @pytest.fixture
