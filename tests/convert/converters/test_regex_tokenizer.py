@@ -1,4 +1,5 @@
-"""RegexTokenizer with Java patterns translated to RE2: token arrays against Spark, refusals by name."""
+"""RegexTokenizer against Spark: the whitespace splits, Java patterns translated to RE2 (token arrays
+compared), and the patterns refused by name."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def texts() -> pd.DataFrame:
     return pd.DataFrame({"text": PUNCTUATED + documents(150, seed=5) + random_texts(200, seed=6)})
 
 
-def test_translated_patterns_match_spark(spark, tmp_path, texts):
+def assert_tokenizers_match_spark(variants, texts: pd.DataFrame, spark, tmp_path) -> None:
+    """One RegexTokenizer per (pattern, gaps, minTokenLength, toLowercase), all in one pipeline."""
     from pyspark.ml.feature import RegexTokenizer
 
     tokenizers = [
@@ -85,10 +87,31 @@ def test_translated_patterns_match_spark(spark, tmp_path, texts):
             minTokenLength=min_length,
             toLowercase=lower,
         )
-        for i, (pattern, gaps, min_length, lower) in enumerate(PATTERNS)
+        for i, (pattern, gaps, min_length, lower) in enumerate(variants)
     ]
     outputs = [t.getOutputCol() for t in tokenizers]
     assert_onnx_matches_spark(PipelineModel(stages=tokenizers), texts, spark, tmp_path, output_cols=outputs)
+
+
+#: The whitespace splits, which share Tokenizer's graph (``minTokenLength=0`` keeps empty tokens).
+WHITESPACE_PATTERNS = [
+    ("\\s+", True, 1, True),
+    ("\\s+", True, 3, False),
+    ("\\s", True, 0, True),
+    ("\\s", True, 2, True),
+    ("\\S+", False, 1, False),
+    ("\\S+", False, 4, True),
+]
+
+
+def test_whitespace_patterns_match_spark(spark, tmp_path):
+    assert_tokenizers_match_spark(
+        WHITESPACE_PATTERNS, pd.DataFrame({"text": documents(300, seed=11)}), spark, tmp_path
+    )
+
+
+def test_translated_patterns_match_spark(spark, tmp_path, texts):
+    assert_tokenizers_match_spark(PATTERNS, texts, spark, tmp_path)
 
 
 def test_a_punctuation_split_feeds_hashing_tf_like_spark(spark, tmp_path, texts):

@@ -124,35 +124,6 @@ def with_hashing(*stages: object, column: str):
     return PipelineModel(stages=[*stages, HashingTF(inputCol=column, outputCol="tf", numFeatures=1 << 14)])
 
 
-#: (pattern, gaps, minTokenLength, toLowercase) of the RegexTokenizers that convert.
-REGEX_VARIANTS = [
-    ("\\s+", True, 1, True),
-    ("\\s+", True, 3, False),
-    ("\\s", True, 0, True),
-    ("\\s", True, 2, True),
-    ("\\S+", False, 1, False),
-    ("\\S+", False, 4, True),
-]
-
-
-def test_regex_tokenizer_matches_spark(spark, tmp_path, corpus):
-    from pyspark.ml.feature import RegexTokenizer
-
-    tokenizers = [
-        RegexTokenizer(
-            inputCol="text",
-            outputCol=f"words_{i}",
-            pattern=pattern,
-            gaps=gaps,
-            minTokenLength=min_length,
-            toLowercase=lower,
-        )
-        for i, (pattern, gaps, min_length, lower) in enumerate(REGEX_VARIANTS)
-    ]
-    outputs = [t.getOutputCol() for t in tokenizers]
-    assert_onnx_matches_spark(PipelineModel(stages=tokenizers), corpus, spark, tmp_path, output_cols=outputs)
-
-
 #: (stopWords, caseSensitive) of the StopWordsRemovers compared; None keeps Spark's English list.
 STOP_WORD_VARIANTS = [
     (None, False),
