@@ -72,10 +72,6 @@ NOT_CONVERTED = {
     "LocalLDAModel": "not converted: Spark infers topics iteratively from a random start; served by Spark",
     "DistributedLDAModel": "not converted: Spark infers topics iteratively from a random start",
     "MinHashLSHModel": "onnxmltools' converter fails on Spark's hash arrays; served by Spark",
-    "PolynomialExpansion": (
-        "onnxmltools' graph gives NaN for inf × 0 where Spark gives 0; the edge probes catch it: `mismatch`, "
-        "served by Spark"
-    ),
     "DCT": (
         "onnxmltools' graph gives inf where Spark gives NaN at an infinite input; the edge probes catch it: "
         "`mismatch`, served by Spark"
