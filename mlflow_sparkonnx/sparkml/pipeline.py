@@ -72,8 +72,10 @@ def _flatten(stage: Any) -> list[Any]:
 
 def stage_columns(stage: Any) -> StageColumns:
     """The input and output columns of a stage, read from its params."""
-    from pyspark.ml.feature import RFormulaModel, SQLTransformer
+    from pyspark.ml.feature import RFormulaModel, SQLTransformer, VectorSizeHint
 
+    if isinstance(stage, VectorSizeHint):  # it checks its column and rewrites that column's metadata
+        return StageColumns(inputs=(stage.getInputCol(),), outputs=(stage.getInputCol(),))
     if isinstance(stage, SQLTransformer):
         # The columns its statement references and the ones it adds; None when it cannot be parsed.
         from mlflow_sparkonnx.sparkml.sql_statement import sql_stage_columns
