@@ -67,7 +67,6 @@ NOT_STAGES = {
 NOT_CONVERTED = {
     "CrossValidatorModel": "unwrapped: its `bestModel` is saved and converted",
     "TrainValidationSplitModel": "unwrapped: its `bestModel` is saved and converted",
-    "ALSModel": "not converted: a lookup in the fitted user and item factors; served by Spark",
     "FPGrowthModel": "not converted: association rules over item sets; served by Spark",
     "LocalLDAModel": "not converted: Spark infers topics iteratively from a random start; served by Spark",
     "DistributedLDAModel": "not converted: Spark infers topics iteratively from a random start",

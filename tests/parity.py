@@ -22,11 +22,19 @@ import yaml
 import mlflow_sparkonnx
 from mlflow_sparkonnx.convert.verify import ABS_TOL, REL_TOL
 
+_ROW = "__parity_row"
+
 
 def spark_transform(pipeline_model: Any, spark: Any, frame: Any, columns: list[str]) -> pd.DataFrame:
-    """Spark's own output columns for ``frame`` (pandas or Spark), in order, vectors as lists."""
-    spark_frame = frame if not isinstance(frame, pd.DataFrame) else spark.createDataFrame(frame)
-    rows = pipeline_model.transform(spark_frame).select(*columns).collect()
+    """Spark's own output columns for ``frame`` (pandas or Spark), in order, vectors as lists.
+
+    A pandas frame's rows come back in its order even through a stage that joins (ALS).
+    """
+    if isinstance(frame, pd.DataFrame):
+        spark_frame = spark.createDataFrame(frame.assign(**{_ROW: range(len(frame))}))
+        rows = pipeline_model.transform(spark_frame).orderBy(_ROW).select(*columns).collect()
+    else:
+        rows = pipeline_model.transform(frame).select(*columns).collect()
     return pd.DataFrame(
         {c: [r[c].toArray().tolist() if hasattr(r[c], "toArray") else r[c] for r in rows] for c in columns}
     )

@@ -117,10 +117,20 @@ _SPARK_REFUSALS = (
     (re.compile(r"(Negative value|Unseen value): (\S+?)\.? (Input can't|To handle)"), 2),  # OneHotEncoder
     (re.compile(r"Both norms should be greater or equal to 0\.0, found norm1=[^,]+, norm2=[\w.+-]*\w"), 0),
     (re.compile(r"Cosine distance is not defined for zero-length vectors"), 0),  # k-means, cosine
+    # A cast to int (ANSI): SQLTransformer, IndexToString, ALS ids; the value shown names its column.
+    (
+        re.compile(r"\[(CAST_OVERFLOW)\] The value (\S+?)D? of the type \"\w+\" cannot be cast to [^\n]*?\."),
+        2,
+    ),
     (re.compile(r"\[(DIVIDE_BY_ZERO|CAST_OVERFLOW|ARITHMETIC_OVERFLOW)\][^\n]*?\."), 0),  # SQL (ANSI)
     (re.compile(r"Encountered (NaN|null) while assembling a row with handleInvalid = \"error\""), 0),
     (re.compile(r"VectorIndexer (encountered invalid value) (\S+) on feature index \d+"), 2),
     (re.compile(r"(Unseen index): (\S+) \?\?"), 2),  # IndexToString
+    (
+        re.compile(r"ALS only supports non-Null values in Integer range \w[^:]*?(column) \w+, but got (\S+)"),
+        2,
+    ),
+    (re.compile(r"\[USER_RAISED_EXCEPTION\] (\w+ Ids MUST NOT be Null|null)\b"), 0),  # ALS, a null id
 )  # the k-means ones: a NaN element; a zero vector under distanceMeasure="cosine"
 
 

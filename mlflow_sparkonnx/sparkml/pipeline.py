@@ -14,7 +14,7 @@ from mlflow_sparkonnx.sparkml.params import param_value
 
 _logger = logging.getLogger(__name__)
 
-_SINGLE_INPUT_PARAMS = ("inputCol", "featuresCol", "offsetCol")
+_SINGLE_INPUT_PARAMS = ("inputCol", "featuresCol", "offsetCol", "userCol", "itemCol")  # the last two: ALS
 _OUTPUT_PARAMS = (
     "outputCol",
     "predictionCol",
