@@ -178,7 +178,7 @@ def test_one_vs_rest_gives_minus_one_when_no_class_wins(spark, adult_train, tmp_
         stages=[
             StringIndexer(inputCol="race", outputCol="label"),
             VectorAssembler(inputCols=columns, outputCol="features", handleInvalid="keep"),
-            OneVsRest(classifier=LogisticRegression(maxIter=20)),
+            OneVsRest(classifier=LogisticRegression(maxIter=8)),
         ]
     ).fit(spark.createDataFrame(frame))
     pipeline = PipelineModel(stages=fitted.stages[1:])  # scoring needs no label

@@ -68,12 +68,12 @@ def with_threshold_rows(model, frame: pd.DataFrame) -> pd.DataFrame:
 # Factories: pyspark estimators need a running SparkContext when constructed.
 CONTINUOUS_ESTIMATORS = {
     "DecisionTreeClassifier": lambda: DecisionTreeClassifier(maxDepth=6, seed=1),
-    "RandomForestClassifier": lambda: RandomForestClassifier(numTrees=25, maxDepth=6, seed=1),
+    "RandomForestClassifier": lambda: RandomForestClassifier(numTrees=12, maxDepth=6, seed=1),
     "DecisionTreeRegressor": lambda: DecisionTreeRegressor(labelCol="target", maxDepth=6, seed=1),
     "RandomForestRegressor": lambda: RandomForestRegressor(
-        labelCol="target", numTrees=25, maxDepth=6, seed=1
+        labelCol="target", numTrees=12, maxDepth=6, seed=1
     ),
-    "GBTRegressor": lambda: GBTRegressor(labelCol="target", maxIter=25, maxDepth=4, seed=1),
+    "GBTRegressor": lambda: GBTRegressor(labelCol="target", maxIter=12, maxDepth=4, seed=1),
 }
 CATEGORICAL_ESTIMATORS = {
     "DecisionTreeClassifier": lambda: DecisionTreeClassifier(maxDepth=8, seed=4),
@@ -113,7 +113,7 @@ def fit_binary_and_compare_exactly(spark, tmp_path, train_frame, classifier, see
 
 
 def test_binary_gbt_classifier_probability_and_raw_prediction(spark, tmp_path, train_frame):
-    gbt = GBTClassifier(maxIter=25, maxDepth=4, seed=3)
+    gbt = GBTClassifier(maxIter=12, maxDepth=4, seed=3)
     fit_binary_and_compare_exactly(spark, tmp_path, train_frame, gbt, seed=13)
 
 
