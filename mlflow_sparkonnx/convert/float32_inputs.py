@@ -9,7 +9,10 @@ probes compare them with Spark.
 
 An input counts when a float32 cast or a float32 ``ai.onnx.ml`` operator is reachable from it
 through nodes that pass its magnitude on; comparisons, NaN tests, shapes and tree lookups do not
-(their outputs are the same for 1e300 and for 3e38), so the search stops there.
+(their outputs are the same for 1e300 and for 3e38), so the search stops there. So does a checked
+lookup cast (:data:`CHECKED_LOOKUP_CAST`): ``lookup_numbers`` casts to float32 for a
+``LabelEncoder`` and keeps a match only where the float32 value casts back to the double, so a
+double beyond float32's range finds no key, as in Spark.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ _MAGNITUDE_FREE = {
 #: ``ai.onnx.ml`` operators that compare doubles as doubles (their outputs are leaves, labels, 0/1).
 _ML_EXACT = {"TreeEnsemble", "LabelEncoder", "Binarizer"}
 _ML_DOMAIN = "ai.onnx.ml"
+#: The output name prefix of a float32 cast whose every use is checked against the double it came from.
+CHECKED_LOOKUP_CAST = "sparkonnx_checked_lookup_cast"
 #: Operators with subgraphs: not followed inside, so counted (conservatively).
 _WITH_SUBGRAPHS = {"If", "Loop", "Scan"}
 
@@ -66,6 +71,8 @@ def _reaches_float32(start: str, consumers: dict[str, list[Any]]) -> bool:
                 return True
             if node.op_type in _MAGNITUDE_FREE or (node.domain == _ML_DOMAIN and node.op_type in _ML_EXACT):
                 continue
+            if node.op_type == "Cast" and node.output[0].startswith(CHECKED_LOOKUP_CAST):
+                continue
             for output in node.output:
                 if output and output not in seen:
                     seen.add(output)
@@ -79,5 +86,7 @@ def _narrows(node: Any) -> bool:
     if node.op_type in _WITH_SUBGRAPHS or node.op_type == "CastLike":
         return True
     if node.op_type == "Cast":
+        if node.output[0].startswith(CHECKED_LOOKUP_CAST):
+            return False
         return any(a.name == "to" and a.i in _NARROW_TYPES for a in node.attribute)
     return False

@@ -126,6 +126,7 @@ _SPARK_REFUSALS = (
     (re.compile(r"Encountered (NaN|null) while assembling a row with handleInvalid = \"error\""), 0),
     (re.compile(r"VectorIndexer (encountered invalid value) (\S+) on feature index \d+"), 2),
     (re.compile(r"(Unseen index): (\S+) \?\?"), 2),  # IndexToString
+    (re.compile(r"(Unseen value) (\S+) in feature [^.]+\. To handle unseen values"), 2),  # TargetEncoder
     (
         re.compile(r"ALS only supports non-Null values in Integer range \w[^:]*?(column) \w+, but got (\S+)"),
         2,

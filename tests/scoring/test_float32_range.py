@@ -102,3 +102,23 @@ def test_a_graph_keeping_doubles_scores_them_as_spark_does(spark, tmp_path):
         for r in pipeline.transform(spark.createDataFrame(edges)).select("prediction").collect()
     ]
     assert onnx_values.tolist() == spark_values
+
+
+def test_a_category_lookup_scores_doubles_beyond_float32_as_spark_does(spark, tmp_path):
+    """A numeric StringIndexer looks its keys up through a float32 LabelEncoder, but keeps a match only
+    where the float32 value is the double: no float32 input, and 1e300 is an unseen value (the
+    ``keep`` index) as in Spark, while 3.0 (a key) still finds its index."""
+    from pyspark.ml.feature import StringIndexer
+
+    frame = pd.DataFrame({"n": [1.0, 2.0, 3.0, 2.0, 3.0, 3.0] * 20})
+    pipeline = Pipeline(stages=[StringIndexer(inputCol="n", outputCol="i", handleInvalid="keep")])
+    model = pipeline.fit(spark.createDataFrame(frame))
+    path = str(tmp_path / "indexer")
+    mlflow_sparkonnx.save_model(model, path, input_example=frame, output_cols=["i"], onnx="require")
+    assert flavor_block(path)["float32_inputs"] == []
+
+    edges = pd.DataFrame({"n": [3.0, 1e300, -3.5e38, 3.0000001, 1.7976931348623157e308]})
+    onnx_values = mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"}).predict(edges)["i"]
+    spark_values = [r["i"] for r in model.transform(spark.createDataFrame(edges)).select("i").collect()]
+    assert onnx_values.tolist() == spark_values
+    assert spark_values[0] != spark_values[1]

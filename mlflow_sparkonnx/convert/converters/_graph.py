@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
+from mlflow_sparkonnx.convert.float32_inputs import CHECKED_LOOKUP_CAST
 from mlflow_sparkonnx.sparkml.params import param_columns as columns  # noqa: F401 (converters read it here)
 
 FLOAT = TensorProto.FLOAT
@@ -232,7 +233,10 @@ def lookup_numbers(
     key_array = np.asarray(keys, dtype=np.float64)
     representable = bool(np.all(key_array.astype(np.float32).astype(np.float64) == key_array))
     if not x_is_double or representable:
-        as_float = node(scope, container, "Cast", [x], op_version=13, to=FLOAT) if x_is_double else x
+        as_float = x
+        if x_is_double:  # checked below: a match counts only where the float32 value is the double
+            checked = scope.get_unique_variable_name(CHECKED_LOOKUP_CAST)
+            as_float = node(scope, container, "Cast", [x], op_version=13, to=FLOAT, output=checked)
         encoded = node(
             scope,
             container,
