@@ -1,19 +1,22 @@
 """Save-time edge probes: rows beyond the example, scored by Spark and by the graph with the guards.
 
 The parity rows show the graph agrees with Spark where the caller's data lives. The probes ask what
-happens at the edges: one valid example row with one input changed at a time to a null, NaN, ±inf,
-0 and -0.0, doubles beyond float32's range, the values at and one double step around a Bucketizer's
+happens at the edges: one valid example row with one input changed at a time to a null, NaN, ±inf, 0
+and -0.0, doubles beyond float32's range, the values at and one double step around a Bucketizer's
 splits or a Binarizer's threshold, an unseen, empty or non-ASCII string, an empty or longer token
-list, a vector whose first element is one of those numbers, an all-zero vector. Each probe row gets
-an outcome on both sides: scored (with values), dropped (null outputs, Spark's ``skip``) or refused
-(an error). The ONNX side is what the pyfunc does: the recorded input rules, then the graph (its row
-checks included), each row alone and all of them in one batch. The Spark side is the native
-pipeline on the rows the ONNX side scores or drops (one job; it must not raise), and each row a
-graph's row check refuses (it must raise). Any other outcome is a divergence, and a graph with a
-divergence is not verified. Rows the input rules refuse are not sent to Spark: both runtimes apply
-those rules before scoring. Nor are the rows only the ONNX runtime refuses: a double beyond
-float32's range in an input the graph computes with in float32, or in one where the graph, though
-in double, diverges from Spark there (the probes then limit that input and run again).
+list, a vector with one of those numbers in its first element and NaN, ±inf, 0 and -0.0 in each
+other element (the first :data:`MAX_VECTOR_ELEMENTS`), an all-zero vector. Then pairs: two numeric
+inputs (or two elements of a vector) changed at once, one to ±inf or NaN and the other to 0, where
+Spark's arithmetic is at its least regular (``inf × 0``); and every numeric input 0 at once. Each
+probe row gets an outcome on both sides: scored (with values), dropped (null outputs, Spark's
+``skip``) or refused (an error). The ONNX side is what the pyfunc does: the recorded input rules,
+then the graph (its row checks included), each row alone and all of them in one batch. The Spark
+side is the native pipeline on the rows the ONNX side scores or drops (one job; it must not raise),
+and each row a graph's row check refuses (it must raise). Any other outcome is a divergence, and a
+graph with a divergence is not verified. Rows the input rules refuse are not sent to Spark: both
+runtimes apply those rules before scoring. Nor are the rows only the ONNX runtime refuses: a double
+beyond float32's range in an input the graph computes with in float32, or in one where the graph,
+though in double, diverges from Spark there (the probes then limit that input and run again).
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ _logger = logging.getLogger(__name__)
 PROBE_STRINGS = ("sparkonnx-probe-unseen", "", "Ünïcødé ✓ 東京")
 #: At most this many rows a row check refuses are run through Spark alone (one job each).
 MAX_REFUSAL_CHECKS = 4
+#: Vector elements probed one by one (after the first, which gets every edge value).
+MAX_VECTOR_ELEMENTS = 16
+#: Numeric inputs (scalar columns, then vector elements) paired with each other in the pair probes.
+MAX_PAIRED = 8
+#: The pair probes: the first value goes to one input, the second to the other.
+PAIR_VALUES = ((math.inf, 0.0), (-math.inf, 0.0), (math.nan, 0.0))
 #: Doubles float32 cannot hold: the ONNX runtime refuses them in inputs its graph computes with in
 #: float32; elsewhere the graph must give Spark's value for them.
 BEYOND_FLOAT32 = (-1e300, -3.5e38, 3.5e38, 1e300)
@@ -70,17 +79,62 @@ class EdgeProbeReport:
 class _Probe:
     column: str
     value: Any
+    #: Other inputs changed in the same row (the pair probes), as (column, value).
+    also: tuple[tuple[str, Any], ...] = ()
 
     def describe(self) -> str:
-        return f"'{self.column}' = {self.value!r}"
+        return ", ".join(f"'{c}' = {v!r}" for c, v in ((self.column, self.value), *self.also))
 
 
 def probe_rows(base: dict[str, Any], inputs: list[Column], stages: list[Any]) -> list[tuple[_Probe, dict]]:
-    """One probe per edge value of each input: ``base`` with that one input changed."""
+    """One probe per edge value of each input (``base`` with that one input changed), then the pairs."""
     probes = []
     for column in inputs:
         for value in edge_values(column, stages, base[column.name]):
             probes.append((_Probe(column.name, value), {**base, column.name: value}))
+    return probes + pair_probe_rows(base, inputs)
+
+
+def pair_probe_rows(base: dict[str, Any], inputs: list[Column]) -> list[tuple[_Probe, dict]]:
+    """Rows with two numbers changed at once (each ordered pair, each of :data:`PAIR_VALUES`), among
+    the first :data:`MAX_PAIRED` numeric inputs and vector elements; and all of them 0 at once."""
+    slots: list[tuple[str, int | None]] = [
+        (c.name, None) for c in inputs if c.is_numeric and not c.is_integral
+    ]
+    for column in inputs:
+        value = base[column.name]
+        if column.spark_type == "vector" and value is not None:
+            slots.extend((column.name, k) for k in range(len(value)))
+    slots = slots[:MAX_PAIRED]
+
+    def changed(row: dict[str, Any], slot: tuple[str, int | None], value: float) -> dict[str, Any]:
+        name, element = slot
+        if element is None:
+            return {**row, name: value}
+        vector = [float(v) for v in row[name]]
+        vector[element] = value
+        return {**row, name: vector}
+
+    probes = []
+    for first in slots:
+        for second in slots:
+            if first == second:
+                continue
+            for one, other in PAIR_VALUES:
+                row = changed(changed(base, first, one), second, other)
+                probe = _Probe(
+                    first[0],
+                    row[first[0]],
+                    also=((second[0], row[second[0]]),) if second[0] != first[0] else (),
+                )
+                probes.append((probe, row))
+    if len(slots) > 1:
+        row = base
+        for slot in slots:
+            row = changed(row, slot, 0.0)
+        probes.append(
+            (_Probe(slots[0][0], row[slots[0][0]], also=tuple((s[0], row[s[0]]) for s in slots[1:])), row)
+        )
     return probes
 
 
@@ -106,7 +160,10 @@ def edge_values(column: Column, stages: list[Any], example_value: Any) -> list[A
     if column.spark_type == "vector" and example_value is not None and len(example_value):
         base = [float(v) for v in example_value]
         specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, *BEYOND_FLOAT32]
-        return [[value, *base[1:]] for value in specials] + [[0.0] * len(base)]
+        rows = [[value, *base[1:]] for value in specials]
+        for k in range(1, min(len(base), MAX_VECTOR_ELEMENTS)):
+            rows += [[*base[:k], value, *base[k + 1 :]] for value in specials[:5]]
+        return rows + [[0.0] * len(base)]
     return []  # other arrays: the example's rows only
 
 
@@ -220,9 +277,9 @@ def _probe_once(
 
 
 def _beyond_float32_value(value: Any) -> bool:
-    """True for a probe value (a number, or a vector's first element) beyond float32's range."""
-    first = value[0] if isinstance(value, list) and value else value
-    return isinstance(first, float) and bool(beyond_float32(np.float64(first)))
+    """True for a probe value (a number, or a vector with an element) beyond float32's range."""
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, float) and bool(beyond_float32(np.float64(v))) for v in values)
 
 
 def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: frozenset[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ give 0 or NaN where plain products would not."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -75,3 +76,33 @@ def test_an_input_of_unknown_layout_is_refused_and_served_by_spark(spark, tmp_pa
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
     assert conf["onnx_status"] != "verified"
     assert "StandardScalerModel" in conf["onnx_reason"] and "VectorAssembler" in conf["onnx_reason"]
+
+
+def test_the_pair_probes_catch_plain_products_that_single_probes_miss(spark, tmp_path):
+    """onnxmltools' own converter multiplies plainly, so ``inf × 0`` is NaN where Spark leaves 0. The
+    example has no zero, so no probe changing one input alone meets it; the pairs (one input inf, the
+    other 0) do, and the model is not verified."""
+    import onnxmltools.convert.sparkml.operator_converters.polynomial_expansion as upstream
+
+    from mlflow_sparkonnx.convert.registration import restore_registration, snapshot_registration
+
+    rng = np.random.default_rng(11)
+    data = pd.DataFrame(rng.uniform(1, 3, size=(60, len(FEATURES))), columns=FEATURES)
+    model = expansion(2).fit(spark.createDataFrame(data))
+    previous = snapshot_registration(PolynomialExpansion)
+    mlflow_sparkonnx.register_converter(
+        PolynomialExpansion,
+        upstream.convert_sparkml_polynomial_expansion,
+        upstream.calculate_sparkml_polynomial_expansion_output_shapes,
+        input_columns=lambda stage: [stage.getInputCol()],
+        output_columns=lambda stage: [stage.getOutputCol()],
+        overwrite=True,
+    )
+    try:
+        path = tmp_path / "model"
+        mlflow_sparkonnx.save_model(model, str(path), input_example=data, output_cols=["poly"])
+    finally:
+        restore_registration(previous)
+    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "mismatch", conf["onnx_reason"]
+    assert re.search(r"'x\d' = (inf|-inf|nan), 'x\d' = 0\.0", conf["onnx_reason"]), conf["onnx_reason"]
