@@ -33,12 +33,19 @@ def fit(spark, adult_train, handle_invalid: str):
 
 @pytest.fixture(scope="module")
 def saved(spark, adult_train, tmp_path_factory):
+    """One fit; the "skip" model is the "error" one with its StringIndexer's mode changed (the mode
+    plays no part in fitting)."""
+    from pyspark.ml import PipelineModel
+
+    fitted = fit(spark, adult_train, "error")
     paths = {}
     for mode in ("error", "skip"):
         paths[mode] = str(tmp_path_factory.mktemp("categories") / mode)
         example = adult_train.drop(columns=["income"]).head(200).copy()
         example.loc[3, "workclass"] = "Astronaut"  # left out of the parity rows, not a failure
-        mlflow_sparkonnx.save_model(fit(spark, adult_train, mode), paths[mode], input_example=example)
+        indexer, *rest = fitted.stages
+        model = PipelineModel(stages=[indexer.copy().setHandleInvalid(mode), *rest])
+        mlflow_sparkonnx.save_model(model, paths[mode], input_example=example)
     return paths
 
 

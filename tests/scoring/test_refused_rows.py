@@ -252,7 +252,7 @@ def first_row_named(error: Exception) -> int:
     return int(re.search(r"\brow (\d+)\b", str(error), re.IGNORECASE).group(1))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=refusable_frames())
 def test_both_runtimes_refuse_the_same_first_row_or_give_the_same_values(clustering_and_one_hot, frame):
     outcomes = {}
