@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from mlflow_sparkonnx.convert.converters._graph import BOOL, NodeMaker, constant, node
+from mlflow_sparkonnx.convert.converters._graph import BOOL, INT64, NodeMaker, constant, node, row_max
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 DOUBLE = 11  # TensorProto.DOUBLE
@@ -35,7 +35,7 @@ _CAST_TARGETS = {
     "BOOLEAN": "boolean",
 }
 TYPES = set(_INTEGRAL) | {"double", "boolean"}
-_STRING_RULE = "a string column is compared with string literals by =, <>, <=> and IN only"
+_STRING_RULE = "a string column is compared with string literals by =, <>, <=>, IN and LIKE only"
 
 
 @dataclass
@@ -396,6 +396,127 @@ def _in(ctx: Context, expression: Any, active: str | None) -> Value:
     return Value("boolean", _as_number(ctx, _string_in(ctx, value, [o.literal for o in options])), value.null)
 
 
+def like_pattern_to_re2(pattern: str) -> str:
+    """Spark's LIKE pattern (``%``, ``_``, the escape ``\\``) as an anchored RE2 pattern.
+
+    Spark matches the whole string with ``(?s)`` Java regex: ``%`` is ``.*`` and ``_`` is ``.`` (one
+    code point, a line terminator included), which RE2 matches alike. An escape before anything
+    but ``%``, ``_`` or ``\\``, or at the end, is an error in Spark and refused here.
+    """
+    parts, position = [], 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            if position + 1 == len(pattern) or pattern[position + 1] not in "%_\\":
+                raise UnsupportedSqlError(f"the LIKE pattern '{pattern}' (an escape Spark refuses)")
+            position += 1
+            char = pattern[position]
+            parts.append(_re2_literal(char))
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(_re2_literal(char))
+        position += 1
+    return "(?s)^" + "".join(parts) + "$"
+
+
+def _re2_literal(char: str) -> str:
+    return char if char.isalnum() else f"\\x{{{ord(char):x}}}"
+
+
+def _like(ctx: Context, expression: Any, active: str | None) -> Value:
+    """``string_column LIKE 'pattern'``: one anchored match of the whole string (the contrib Tokenizer
+    with ``tokenexp`` gives the string itself as its one token when it matches; an empty string gives
+    no token, so its answer is the pattern's own, known at conversion)."""
+    import re
+
+    construct = f"'{expression.sql(dialect='spark')}'"
+    if expression.args.get("escape") is not None:
+        raise UnsupportedSqlError(f"LIKE with ESCAPE in {construct}")
+    value = translate(ctx, expression.this, active)
+    pattern = translate(ctx, expression.expression, active)
+    if value.spark_type != "string" or value.literal is not None:
+        raise UnsupportedSqlError(
+            f"LIKE over a {value.spark_type} value in {construct} (a string column only)"
+        )
+    if pattern.spark_type != "string" or pattern.literal is None:
+        raise UnsupportedSqlError(f"LIKE with a pattern that is not a string literal in {construct}")
+    re2 = like_pattern_to_re2(pattern.literal)
+    flat = ctx.op(
+        "Reshape", value.tensor, constant(ctx.scope, ctx.container, "like_flat", INT64, [1], [-1]), version=14
+    )
+    tokens = node(
+        ctx.scope,
+        ctx.container,
+        "Tokenizer",
+        [flat],
+        op_version=1,
+        op_domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value="",
+        tokenexp=re2,
+    )
+    # A row's one token is the whole string where it matches, else "" (the padding; never a token).
+    no_token = _string_lookup(ctx, value.tensor, {}, default="")  # [N, 1] of "": a batch may have no token
+    padded = ctx.op("Concat", tokens, no_token, axis=1)
+    found = ctx.op("Cast", _string_lookup(ctx, padded, {"": 0}, default=1), to=DOUBLE)
+    any_match = ctx.op("Cast", row_max(ctx.scope, ctx.container, found), to=BOOL)
+    is_empty = ctx.op("Cast", _string_lookup(ctx, value.tensor, {"": 1}, default=0), to=BOOL)
+    if re.fullmatch(pattern_for_python(pattern.literal), "", flags=re.S) is not None:
+        flags = ctx.op("Or", is_empty, any_match, version=7)
+    else:
+        flags = ctx.op("And", ctx.not_(is_empty), any_match, version=7)
+    return Value("boolean", _as_number(ctx, flags), value.null)
+
+
+def pattern_for_python(pattern: str) -> str:
+    """The LIKE pattern as a Python regex (for the empty string's answer, known at conversion)."""
+    import re
+
+    out, escaped = [], False
+    for char in pattern:
+        if escaped:
+            out.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append({"%": ".*", "_": "."}.get(char, re.escape(char)))
+    return "".join(out)
+
+
+def _string_lookup(ctx: Context, tensor: str, mapping: dict[str, Any], default: Any) -> str:
+    """A string ``LabelEncoder``: int64 for int values, a string for a string default."""
+    keys = list(mapping) or ["\x00sparkonnx-no-key"]
+    if isinstance(default, str):
+        return node(
+            ctx.scope,
+            ctx.container,
+            "LabelEncoder",
+            [tensor],
+            op_version=2,
+            op_domain="ai.onnx.ml",
+            keys_strings=keys,
+            values_strings=[default] * len(keys),
+            default_string=default,
+        )
+    values = [int(mapping[k]) for k in mapping] or [int(default)]
+    return node(
+        ctx.scope,
+        ctx.container,
+        "LabelEncoder",
+        [tensor],
+        op_version=2,
+        op_domain="ai.onnx.ml",
+        keys_strings=keys,
+        values_int64s=values,
+        default_int64=int(default),
+    )
+
+
 def _null_safe_equal(ctx: Context, expression: Any, active: str | None) -> Value:
     left = translate(ctx, expression.left, active)
     right = translate(ctx, expression.right, active)
@@ -714,6 +835,7 @@ def _handlers() -> dict[type, Any]:
         exp.Not: _not,
         exp.Is: _is,
         exp.In: _in,
+        exp.Like: _like,
         exp.Case: _case,
         exp.If: _if,
         exp.Coalesce: _coalesce,

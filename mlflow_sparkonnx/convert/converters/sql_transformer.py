@@ -21,8 +21,9 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
 
 - A string column compared with string literals: ``=``, ``<>``/``!=``, ``<=>``, ``IN (...)`` (a
   ``LabelEncoder`` lookup: bytewise equality, as Spark's default UTF8_BINARY collation), so
-  ``CASE WHEN color = 'red' THEN 1 ELSE 0 END`` converts. String columns are never null here (the
-  input rules refuse a null string). Ordering, string functions, casts from or to strings and
+  ``CASE WHEN color = 'red' THEN 1 ELSE 0 END`` converts; and ``LIKE 'pattern'`` (one anchored
+  RE2 match of the whole string, see ``like_pattern_to_re2``). String columns are never null here
+  (the input rules refuse a null string). Ordering, string functions, casts from or to strings and
   string results are refused by name.
 
 Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX

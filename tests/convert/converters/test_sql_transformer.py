@@ -261,6 +261,51 @@ def test_string_columns_compared_with_literals_match_spark(spark, tmp_path, adul
     assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=list(STRING_EXPRESSIONS))
 
 
+#: LIKE on a string column: prefix, suffix, contains, single characters, escapes, the empty pattern.
+LIKE_EXPRESSIONS = {
+    "prefix": "workclass LIKE 'Self%'",
+    "suffix": "CASE WHEN workclass LIKE '%gov' THEN 1 ELSE 0 END",
+    "contains": "workclass LIKE '%-%'",
+    "one_char": "workclass LIKE 'Privat_'",
+    "anything": "workclass LIKE '%'",
+    "nothing": "workclass LIKE ''",
+    "underscores": "workclass LIKE '__'",
+    "escaped": "workclass LIKE '100\\%%'",
+    "not_like": "NOT workclass LIKE '%a%'",
+    "newline": "workclass LIKE 'a_b'",
+}
+
+
+def test_like_on_a_string_column_matches_spark(spark, tmp_path, adult_holdout):
+    frame = adult_holdout[["workclass"]].copy()
+    edges = [
+        "",
+        "Self",
+        "Self-emp",
+        "local-gov",
+        "Private",
+        "Privaté",
+        "Privat\n",
+        "100%",
+        "100%x",
+        "100x",
+        "a\nb",
+        "ab",
+        "日本",
+        "_",
+        "%",
+        "é",
+        "xx",
+    ]
+    for i, value in enumerate(edges):
+        frame.loc[i, "workclass"] = value
+    statement = (
+        "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in LIKE_EXPRESSIONS.items()) + " FROM __THIS__"
+    )
+    model = PipelineModel(stages=[SQLTransformer(statement=statement)])
+    assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=list(LIKE_EXPRESSIONS))
+
+
 @pytest.mark.parametrize(
     ("expression", "named"),
     [
@@ -270,6 +315,8 @@ def test_string_columns_compared_with_literals_match_spark(spark, tmp_path, adul
         ("CONCAT(workclass, 'x') = 'a'", "CONCAT()"),
         ("UPPER(workclass) = 'X'", "UPPER()"),
         ("age IN (1, 2)", "IN over a bigint"),
+        ("workclass LIKE education", "not a string literal"),
+        ("workclass ILIKE 'a%'", "ILIKE"),
     ],
 )
 def test_string_constructs_outside_the_subset_are_named(spark, tmp_path, expression, named):
