@@ -7,7 +7,8 @@ null entry's encoding when the training data had nulls there; any other value (N
 ``2147483647``, a fraction, an unseen index) gives the overall encoding under
 ``handleInvalid="keep"`` and raises "Unseen value" under ``"error"``.
 
-The categories are read from the model's saved data; the encodings are asked of Spark itself (one
+The categories are read from the model's saved data (written to the staging folder, ``MLFLOW_DFS_TMP``,
+which every Spark process must see, as for the native model); the encodings are asked of Spark itself (one
 job over the categories and one unseen value, with ``handleInvalid="keep"``), so the graph's lookup
 holds Spark's exact doubles whatever its formula. In the graph a null is NaN: a float column's NaN
 gets the unseen encoding (or is refused) in both runtimes, and a null in an integral column is
@@ -18,8 +19,6 @@ layout (4.0-4.2 keep the encodings only) are refused with that reason and served
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from typing import Any
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
@@ -43,17 +42,20 @@ _NULL_ENTRY, _ALL_ROWS_ENTRY = -1.0, 2147483647.0
 
 def _fitted_categories(stage: Any, spark: Any) -> list[list[float]]:
     """Per input column, its fitted categories (Spark's own entries left out), from the saved data."""
-    folder = tempfile.mkdtemp(prefix="sparkonnx-target-encoder-")
+    from mlflow_sparkonnx.sparkml.staging import join, new_staging_location, remove_staged
+
+    folder = new_staging_location()  # where Spark's writers and readers see the same files
     try:
-        stage.write().overwrite().save(f"{folder}/model")
-        rows = spark.read.parquet(f"{folder}/model/data").collect()
+        stage.write().overwrite().save(join(folder, "model"))
+        rows = spark.read.parquet(join(folder, "model/data")).collect()
     except Exception as exc:
         raise ConversionError(
-            f"could not read TargetEncoderModel {stage.uid}'s fitted categories: "
+            f"could not read TargetEncoderModel {stage.uid}'s fitted categories (written to {folder}; "
+            f"set MLFLOW_DFS_TMP to a folder every Spark process shares): "
             f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         ) from exc
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_staged(spark, folder)
     if not rows or "categories" not in rows[0].asDict():
         raise UnsupportedStageError(
             f"TargetEncoderModel {stage.uid}: this Spark version saves its encodings without the fitted "
