@@ -492,18 +492,10 @@ def _string_lookup(ctx: Context, tensor: str, mapping: dict[str, Any], default: 
     """A string ``LabelEncoder``: int64 for int values, a string for a string default."""
     keys = list(mapping) or ["\x00sparkonnx-no-key"]
     if isinstance(default, str):
-        return node(
-            ctx.scope,
-            ctx.container,
-            "LabelEncoder",
-            [tensor],
-            op_version=2,
-            op_domain="ai.onnx.ml",
-            keys_strings=keys,
-            values_strings=[default] * len(keys),
-            default_string=default,
-        )
-    values = [int(mapping[k]) for k in mapping] or [int(default)]
+        values = {"values_strings": [default] * len(keys), "default_string": default}
+    else:
+        ints = [int(mapping[k]) for k in mapping] or [int(default)]
+        values = {"values_int64s": ints, "default_int64": int(default)}
     return node(
         ctx.scope,
         ctx.container,
@@ -512,8 +504,7 @@ def _string_lookup(ctx: Context, tensor: str, mapping: dict[str, Any], default: 
         op_version=2,
         op_domain="ai.onnx.ml",
         keys_strings=keys,
-        values_int64s=values,
-        default_int64=int(default),
+        **values,
     )
 
 

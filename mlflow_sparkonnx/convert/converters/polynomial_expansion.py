@@ -32,6 +32,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     input_columns,
     node,
     output_columns,
+    row_sum,
     width,
 )
 from mlflow_sparkonnx.convert.converters._metadata import producer_of
@@ -125,8 +126,7 @@ def convert_polynomial_expansion(scope: Any, operator: Any, container: Any) -> N
         op_version=13,
         to=DOUBLE,
     )
-    axes = constant(scope, container, "poly_axes", INT64, [1], [1])
-    count = node(scope, container, "ReduceSum", [nonzero, axes], op_version=13, keepdims=1)
+    count = row_sum(scope, container, nonzero)
     factor = constant(scope, container, "poly_one_and_half", DOUBLE, [1], [1.5])
     cost = node(
         scope,
@@ -164,6 +164,7 @@ def _masked_product(
     """``[N, terms]``: the running products, 0 where one of them (or, sparse, a factor) was 0."""
     product = None
     stopped = None
+    one = constant(scope, container, "poly_one", DOUBLE, [1], [1.0])
     for step in columns:
         index = constant(scope, container, "poly_factor_index", INT64, [len(step)], step)
         factor = node(scope, container, "Gather", [padded, index], op_version=13, axis=1)
@@ -172,7 +173,6 @@ def _masked_product(
             stopped = (
                 is_zero if stopped is None else node(scope, container, "Or", [stopped, is_zero], op_version=7)
             )
-            one = constant(scope, container, "poly_one", DOUBLE, [1], [1.0])
             factor = node(scope, container, "Where", [is_zero, one, factor], op_version=9)
         product = (
             factor if product is None else node(scope, container, "Mul", [product, factor], op_version=14)
