@@ -22,6 +22,8 @@ INTEGRAL_TYPES = frozenset({"tinyint", "smallint", "int", "bigint"})
 #: The largest magnitude each integral Spark type holds (exclusive upper bound for positives).
 INTEGRAL_LIMITS = {"tinyint": 2.0**7, "smallint": 2.0**15, "int": 2.0**31, "bigint": 2.0**63}
 _SEQUENCE_TYPES = ("vector", "array<")
+#: The Spark type of an LSH model's hashes: one single-element vector per hash table.
+HASHES_TYPE = "array<vector>"
 #: Fills the short rows of a ragged ``array<string>`` input fed to the ONNX graph: a Unicode
 #: noncharacter (reserved for internal use), so the runtime refuses it as a real token.
 TOKEN_FILL = "\uffffsparkonnx-fill"

@@ -70,13 +70,9 @@ NOT_CONVERTED = {
     "FPGrowthModel": "not converted: association rules over item sets; served by Spark",
     "LocalLDAModel": "not converted: Spark infers topics iteratively from a random start; served by Spark",
     "DistributedLDAModel": "not converted: Spark infers topics iteratively from a random start",
-    "MinHashLSHModel": "onnxmltools' converter fails on Spark's hash arrays; served by Spark",
     "DCT": (
-        "onnxmltools' graph gives inf where Spark gives NaN at an infinite input; the edge probes catch it: "
-        "`mismatch`, served by Spark"
-    ),
-    "BucketedRandomProjectionLSHModel": (
-        "onnxmltools' graph gives one value per hash where Spark gives a vector; `mismatch`, served by Spark"
+        "its FFT gives inf/NaN at infinite or huge inputs in size-dependent patterns no graph reproduces; "
+        "the edge probes make it `mismatch`, served by Spark"
     ),
 }
 

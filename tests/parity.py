@@ -35,9 +35,16 @@ def spark_transform(pipeline_model: Any, spark: Any, frame: Any, columns: list[s
         rows = pipeline_model.transform(spark_frame).orderBy(_ROW).select(*columns).collect()
     else:
         rows = pipeline_model.transform(frame).select(*columns).collect()
-    return pd.DataFrame(
-        {c: [r[c].toArray().tolist() if hasattr(r[c], "toArray") else r[c] for r in rows] for c in columns}
-    )
+    return pd.DataFrame({c: [_as_lists(r[c]) for r in rows] for c in columns})
+
+
+def _as_lists(value: Any) -> Any:
+    """Spark vectors as lists of floats, also inside arrays (an LSH model's hashes)."""
+    if hasattr(value, "toArray"):
+        return value.toArray().tolist()
+    if isinstance(value, list) and value and hasattr(value[0], "toArray"):
+        return [v.toArray().tolist() for v in value]
+    return value
 
 
 def assert_onnx_matches_spark(

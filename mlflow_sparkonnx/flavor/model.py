@@ -37,7 +37,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 from mlflow_sparkonnx._version import __version__
 from mlflow_sparkonnx.artifacts import sha256_of, verify_checksum
-from mlflow_sparkonnx.contract import FLAVOR_NAME, ModelContract, OnnxStatus
+from mlflow_sparkonnx.contract import FLAVOR_NAME, HASHES_TYPE, ModelContract, OnnxStatus
 from mlflow_sparkonnx.exceptions import RuntimeUnavailableError, SparkOnnxError
 from mlflow_sparkonnx.flavor.mlflow_compat import log_with_flavor, logged_model_location, model_name
 from mlflow_sparkonnx.flavor.package_wheel import (
@@ -103,6 +103,8 @@ def _output_schema(analysis: Any) -> Schema:
             specs.append(ColSpec(DataType.string, col.name))
         elif col.spark_type == "array<string>":
             specs.append(ColSpec(Array(DataType.string), col.name))
+        elif col.spark_type == HASHES_TYPE:  # one single-element list per hash table
+            specs.append(ColSpec(Array(Array(DataType.double)), col.name))
         else:  # vectors and numeric arrays come back as lists of floats
             specs.append(ColSpec(Array(DataType.double), col.name))
     return Schema(specs)

@@ -312,6 +312,10 @@ def _wrap(text: str, width: int = 80) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
+#: Values plotted: beyond it matplotlib cannot compute an axis range (differences overflow to inf).
+_PLOT_LIMIT = 1e300
+
+
 def _plot_output(top: Any, bottom: Any, col: Any, spark: pd.Series, onnx: pd.Series) -> None:
     pairs = [(s, o) for s, o in zip(spark, onnx, strict=True) if s is not None and o is not None]
     numeric = col.is_numeric or (col.is_sequence and col.spark_type != "array<string>")
@@ -321,8 +325,8 @@ def _plot_output(top: Any, bottom: Any, col: Any, spark: pd.Series, onnx: pd.Ser
         top.set_title(f"{col.name} ({col.spark_type}): rows equal")
         bottom.axis("off")
         return
-    spark_rows = [np.atleast_1d(np.asarray(s, dtype="float64")) for s, _ in pairs]
-    onnx_rows = [np.atleast_1d(np.asarray(o, dtype="float64")) for _, o in pairs]
+    spark_rows = [np.asarray(s, dtype="float64").ravel() for s, _ in pairs]  # nested (LSH hashes): flat
+    onnx_rows = [np.asarray(o, dtype="float64").ravel() for _, o in pairs]
     width = max((len(r) for r in spark_rows), default=1)
     same_shape = [i for i, (s, o) in enumerate(zip(spark_rows, onnx_rows, strict=True)) if s.shape == o.shape]
     s_flat = np.concatenate([spark_rows[i] for i in same_shape]) if same_shape else np.empty(0)
@@ -331,7 +335,8 @@ def _plot_output(top: Any, bottom: Any, col: Any, spark: pd.Series, onnx: pd.Ser
     if len(s_flat) > _MAX_POINTS:
         keep = np.random.default_rng(0).choice(len(s_flat), _MAX_POINTS, replace=False)
         s_flat, o_flat, component = s_flat[keep], o_flat[keep], component[keep]
-    finite = np.isfinite(s_flat) & np.isfinite(o_flat)
+    with np.errstate(invalid="ignore"):  # beyond ±1e300 the axis range itself overflows
+        finite = (np.abs(s_flat) < _PLOT_LIMIT) & (np.abs(o_flat) < _PLOT_LIMIT)
     top.scatter(s_flat[finite], o_flat[finite], s=8, c=component[finite], cmap="tab10", alpha=0.7)
     if finite.any():
         low = float(min(s_flat[finite].min(), o_flat[finite].min()))
@@ -344,7 +349,7 @@ def _plot_output(top: Any, bottom: Any, col: Any, spark: pd.Series, onnx: pd.Ser
     diffs = np.array([_row_diff(s, o) for s, o in zip(spark_rows, onnx_rows, strict=True)])
     with np.errstate(invalid="ignore"):
         allowed = np.array([ABS_TOL + REL_TOL * float(np.nanmax(np.abs(s), initial=0.0)) for s in spark_rows])
-    finite_diffs = diffs[np.isfinite(diffs)]
+    finite_diffs = diffs[np.abs(diffs) < _PLOT_LIMIT]
     top_limit = max(ABS_TOL * 10, float(finite_diffs.max(initial=0.0)) * 3)
     bad = diffs > allowed
     rows = np.arange(len(diffs))

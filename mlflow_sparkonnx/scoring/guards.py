@@ -132,6 +132,7 @@ _SPARK_REFUSALS = (
         2,
     ),
     (re.compile(r"\[USER_RAISED_EXCEPTION\] (\w+ Ids MUST NOT be Null|null)\b"), 0),  # ALS, a null id
+    (re.compile(r"Must have at least 1 non zero entry"), 0),  # MinHashLSH, an all-zero vector
 )  # the k-means ones: a NaN element; a zero vector under distanceMeasure="cosine"
 
 

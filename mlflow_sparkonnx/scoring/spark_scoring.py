@@ -46,7 +46,7 @@ from typing import Any, Tuple  # noqa: UP035 (pandas_udf reads the hints below; 
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import temporary_dir_until_exit, verify_checksum
-from mlflow_sparkonnx.contract import INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, ModelContract
+from mlflow_sparkonnx.contract import HASHES_TYPE, INTEGRAL_LIMITS, INTEGRAL_TYPES, Column, ModelContract
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import spark_refusals
 from mlflow_sparkonnx.scoring.schema import not_whole_number
@@ -178,6 +178,8 @@ def _output_type(col: Column) -> str:
         return "double"
     if col.spark_type in ("string", "array<string>"):
         return col.spark_type
+    if col.spark_type == HASHES_TYPE:  # LSH hashes: one single-element vector per hash table
+        return "array<array<double>>"
     return "array<double>"
 
 
@@ -259,6 +261,8 @@ def _native_output(col: Column) -> Any:
     value = F.col(f"`{col.name}`")
     if col.spark_type == "vector":
         value = vector_to_array(value, "float64")
+    elif col.spark_type == HASHES_TYPE:
+        value = F.transform(value, lambda vector: vector_to_array(vector, "float64"))
     return value.cast(_output_type(col)).alias(col.name)
 
 
@@ -513,6 +517,12 @@ def _result_fields(
     return fields
 
 
+def _nan_for_null(element: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.coalesce(element, F.lit(math.nan))
+
+
 def _scored_column(col: Column, width: int | None, keep_nan: bool) -> Any:
     from pyspark.sql import functions as F
 
@@ -522,7 +532,10 @@ def _scored_column(col: Column, width: int | None, keep_nan: bool) -> Any:
             # Arrow read the row's NaN elements as nulls (a vector output holds no real null):
             # rows flagged as holding a NaN get them back; the others pay only the flag.
             has_nan = F.col(f"{_SCORED}.`{col.name}#nan`")
-            restored = F.transform(value, lambda x: F.coalesce(x, F.lit(math.nan)))
+            if col.spark_type == HASHES_TYPE:
+                restored = F.transform(value, lambda vector: F.transform(vector, _nan_for_null))
+            else:
+                restored = F.transform(value, _nan_for_null)
             value = F.when(has_nan, restored).otherwise(value)
         return value.alias(col.name)
     elements = F.array(*[F.col(f"{_SCORED}.`{col.name}#{i}`") for i in range(width)])

@@ -60,6 +60,7 @@ def score_arrow_batches(batches: Any, spec: WorkerSpec, fields: list[tuple[str, 
     types = {"double": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
     types["array<double>"] = pa.list_(pa.float64())
     types["array<string>"] = pa.list_(pa.string())
+    types["array<array<double>>"] = pa.list_(pa.list_(pa.float64()))
     for frame in score_batches(map(as_series, batches), spec):
         arrays = []
         for name, spark_type in fields:
@@ -137,8 +138,8 @@ def _score_split(
 
 def _rows_with_nan(values: Any, n_rows: int) -> np.ndarray:
     """Per row of a raw vector output: whether it holds a NaN element."""
-    if isinstance(values, np.ndarray) and values.ndim == 2:
-        return np.isnan(values.astype("float64", copy=False)).any(axis=1)
+    if isinstance(values, np.ndarray) and values.ndim >= 2:  # [N, k], or [N, tables, 1] (LSH hashes)
+        return np.isnan(values.astype("float64", copy=False)).reshape(len(values), -1).any(axis=1)
     flags = np.zeros(n_rows, dtype=bool)
     for i, row in enumerate(values):
         if row is not None:

@@ -32,7 +32,8 @@ from mlflow_sparkonnx.convert.converters._graph import (
     output_columns,
 )
 from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
-from mlflow_sparkonnx.exceptions import ConversionError, UnsupportedStageError
+from mlflow_sparkonnx.convert.converters._saved_data import conversion_spark, saved_data_rows
+from mlflow_sparkonnx.exceptions import UnsupportedStageError
 
 _logger = logging.getLogger(__name__)
 
@@ -42,20 +43,7 @@ _NULL_ENTRY, _ALL_ROWS_ENTRY = -1.0, 2147483647.0
 
 def _fitted_categories(stage: Any, spark: Any) -> list[list[float]]:
     """Per input column, its fitted categories (Spark's own entries left out), from the saved data."""
-    from mlflow_sparkonnx.sparkml.staging import join, new_staging_location, remove_staged
-
-    folder = new_staging_location()  # where Spark's writers and readers see the same files
-    try:
-        stage.write().overwrite().save(join(folder, "model"))
-        rows = spark.read.parquet(join(folder, "model/data")).collect()
-    except Exception as exc:
-        raise ConversionError(
-            f"could not read TargetEncoderModel {stage.uid}'s fitted categories (written to {folder}; "
-            f"set MLFLOW_DFS_TMP to a folder every Spark process shares): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-        ) from exc
-    finally:
-        remove_staged(spark, folder)
+    rows = saved_data_rows(stage, spark)
     if not rows or "categories" not in rows[0].asDict():
         raise UnsupportedStageError(
             f"TargetEncoderModel {stage.uid}: this Spark version saves its encodings without the fitted "
@@ -93,9 +81,7 @@ def _spark_encodings(stage: Any, spark: Any, categories: list[list[float]]) -> l
 def convert_target_encoder(scope: Any, operator: Any, container: Any) -> None:
     """Per column: the category's position (``lookup_numbers``), then a Gather of the encodings."""
     stage = operator.raw_operator
-    spark = (getattr(operator, "raw_params", None) or {}).get("SparkSession")
-    if spark is None:
-        raise ConversionError(f"TargetEncoderModel {stage.uid} needs a SparkSession during conversion")
+    spark = conversion_spark(operator)
     categories = _fitted_categories(stage, spark)
     encodings = _spark_encodings(stage, spark, categories)
     refuse_unseen = stage.getHandleInvalid() != "keep"
