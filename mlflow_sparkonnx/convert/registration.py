@@ -268,7 +268,14 @@ _registered = False
 def required_opset(stages: list[Any]) -> int | None:
     """The highest ``min_opset`` among the specs that convert ``stages`` (None when none asks)."""
     needed = {spec.stage_class: spec.min_opset for spec in builtin_specs() if spec.min_opset}
-    found = [needed[type(s)] for s in stages if type(s) in needed and converter_provider(s) == "sparkonnx"]
+    found = []
+    for stage in stages:
+        wanted = needed.get(type(stage))
+        if wanted is None or converter_provider(stage) != "sparkonnx":
+            continue
+        opset = wanted(stage) if callable(wanted) else wanted
+        if opset is not None:
+            found.append(opset)
     return max(found, default=None)
 
 

@@ -25,8 +25,9 @@ class ConverterSpec:
     input_columns: Callable[[Any], list[str]]
     output_columns: Callable[[Any], list[str]]
     replaces_onnxmltools: bool = False
-    #: Default-domain opset the converter's nodes need; ``convert_pipeline`` raises the graph's to it.
-    min_opset: int | None = None
+    #: Default-domain opset the converter's nodes need (or a function of the stage giving it, None for
+    #: none); ``convert_pipeline`` raises the graph's to it.
+    min_opset: int | Callable[[Any], int | None] | None = None
 
 
 def builtin_specs() -> list[ConverterSpec]:

@@ -35,7 +35,7 @@ _CAST_TARGETS = {
     "BOOLEAN": "boolean",
 }
 TYPES = set(_INTEGRAL) | {"double", "boolean"}
-_STRING_RULE = "a string column is compared with string literals by =, <>, <=>, IN and LIKE only"
+_STRING_RULE = "strings are compared with string literals by =, <>, <=>, IN and LIKE only"
 
 
 @dataclass
@@ -460,11 +460,11 @@ def _like(ctx: Context, expression: Any, active: str | None) -> Value:
         tokenexp=re2,
     )
     # A row's one token is the whole string where it matches, else "" (the padding; never a token).
-    no_token = _string_lookup(ctx, value.tensor, {}, default="")  # [N, 1] of "": a batch may have no token
+    no_token = string_lookup(ctx, value.tensor, {}, default="")  # [N, 1] of "": a batch may have no token
     padded = ctx.op("Concat", tokens, no_token, axis=1)
-    found = ctx.op("Cast", _string_lookup(ctx, padded, {"": 0}, default=1), to=DOUBLE)
+    found = ctx.op("Cast", string_lookup(ctx, padded, {"": 0}, default=1), to=DOUBLE)
     any_match = ctx.op("Cast", row_max(ctx.scope, ctx.container, found), to=BOOL)
-    is_empty = ctx.op("Cast", _string_lookup(ctx, value.tensor, {"": 1}, default=0), to=BOOL)
+    is_empty = ctx.op("Cast", string_lookup(ctx, value.tensor, {"": 1}, default=0), to=BOOL)
     if re.fullmatch(pattern_for_python(pattern.literal), "", flags=re.S) is not None:
         flags = ctx.op("Or", is_empty, any_match, version=7)
     else:
@@ -488,7 +488,7 @@ def pattern_for_python(pattern: str) -> str:
     return "".join(out)
 
 
-def _string_lookup(ctx: Context, tensor: str, mapping: dict[str, Any], default: Any) -> str:
+def string_lookup(ctx: Context, tensor: str, mapping: dict[str, Any], default: Any) -> str:
     """A string ``LabelEncoder``: int64 for int values, a string for a string default."""
     keys = list(mapping) or ["\x00sparkonnx-no-key"]
     if isinstance(default, str):
@@ -802,7 +802,10 @@ def _pow(ctx: Context, expression: Any, active: str | None) -> Value:
 def _handlers() -> dict[type, Any]:
     from sqlglot import exp
 
+    from mlflow_sparkonnx.convert.converters._sql_strings import string_handlers
+
     return {
+        **string_handlers(),
         exp.Column: _column,
         exp.Literal: _number,
         exp.Null: _null,

@@ -23,8 +23,9 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
   ``LabelEncoder`` lookup: bytewise equality, as Spark's default UTF8_BINARY collation), so
   ``CASE WHEN color = 'red' THEN 1 ELSE 0 END`` converts; and ``LIKE 'pattern'`` (one anchored
   RE2 match of the whole string, see ``like_pattern_to_re2``). String columns are never null here
-  (the input rules refuse a null string). Ordering, string functions, casts from or to strings and
-  string results are refused by name.
+  (the input rules refuse a null string). ``TRIM``/``LTRIM``/``RTRIM``, ``LENGTH`` and ``CONCAT``
+  (see ``_sql_strings``) give strings that compare the same way, or become string outputs.
+  Ordering, other string functions and casts from or to strings are refused by name.
 
 Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX
 runtime refuses the first row that would have raised, naming the output column and Spark's error
@@ -52,6 +53,11 @@ from mlflow_sparkonnx.convert.converters._graph import (
 )
 from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._sql_expressions import DOUBLE, TYPES, Context, Value, translate
+from mlflow_sparkonnx.convert.converters._sql_strings import (
+    STRING_CONCAT_OPSET,
+    is_string_expression,
+    needs_string_concat,
+)
 from mlflow_sparkonnx.exceptions import ConversionError
 from mlflow_sparkonnx.sparkml.sql_statement import (
     UnsupportedSqlError,
@@ -211,7 +217,9 @@ def _check_types_with_spark(stage: Any, spark: Any, types: dict[str, str], produ
 
 
 def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
-    """Translate every aliased expression; outputs are double ``[N, 1]``, null as NaN."""
+    """Translate every aliased expression; outputs are double ``[N, 1]`` (null as NaN), or strings."""
+    from onnxmltools.convert.common.data_types import StringTensorType
+
     stage = operator.raw_operator
     plan = parse_statement(stage.getStatement())
     spark = _spark_session(operator)
@@ -230,6 +238,14 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
     for alias, expression in plan.outputs:
         first_error = len(ctx.errors)
         value = translate(ctx, expression, None)
+        declared_string = isinstance(outputs[alias].type, StringTensorType)
+        if value.spark_type == "string" and declared_string and value.literal is None:
+            produced[alias] = "string"  # never null: string columns and these functions give no null
+            node(scope, container, "Identity", [value.tensor], op_version=14, output=outputs[alias].full_name)
+            continue
+        if value.spark_type == "string" or declared_string:
+            what = "a constant string" if value.literal is not None else "a string from a computed column"
+            raise UnsupportedSqlError(f"{what} for '{alias}' (string results from input columns only)")
         if value.spark_type not in TYPES:
             what = "an all-NULL column" if value.spark_type == "void" else f"a {value.spark_type} result"
             raise UnsupportedSqlError(f"{what} for '{alias}'")
@@ -250,12 +266,15 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
 
 
 def calculate_sql_transformer_shapes(operator: Any) -> None:
-    """Double ``[N, 1]`` per new column."""
-    from onnxmltools.convert.common.data_types import DoubleTensorType
+    """``[N, 1]`` per new column: a string for a string expression (see ``is_string_expression``),
+    else double."""
+    from onnxmltools.convert.common.data_types import DoubleTensorType, StringTensorType
 
     rows = operator.inputs[0].type.shape[0] if operator.inputs else None
+    expressions = dict(parse_statement(operator.raw_operator.getStatement()).outputs)
     for output in operator.outputs:
-        output.type = DoubleTensorType([rows, 1])
+        is_string = is_string_expression(expressions[output.raw_name], spark_input_type)
+        output.type = (StringTensorType if is_string else DoubleTensorType)([rows, 1])
 
 
 def sql_input_columns(stage: Any) -> list[str]:
@@ -278,6 +297,12 @@ def sql_output_columns(stage: Any) -> list[str]:
     return [name for name, _ in parse_statement(stage.getStatement()).outputs]
 
 
+def sql_min_opset(stage: Any) -> int | None:
+    """Opset 20 when the statement concatenates strings (``StringConcat``), else none asked."""
+    expressions = [expression for _, expression in parse_statement(stage.getStatement()).outputs]
+    return STRING_CONCAT_OPSET if needs_string_concat(expressions) else None
+
+
 SPECS = [
     ConverterSpec(
         SQLTransformer,
@@ -285,5 +310,6 @@ SPECS = [
         calculate_sql_transformer_shapes,
         input_columns=sql_input_columns,
         output_columns=sql_output_columns,
+        min_opset=sql_min_opset,
     )
 ]

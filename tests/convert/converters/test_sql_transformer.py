@@ -168,7 +168,7 @@ def test_where_spark_raises_the_graph_raises(spark, tmp_path):
     ("statement", "output", "named"),
     [
         ("SELECT * FROM __THIS__ WHERE a > 1", "a", "WHERE"),
-        ("SELECT *, length(CAST(a AS STRING)) AS l FROM __THIS__", "l", "LENGTH()"),
+        ("SELECT *, length(CAST(a AS STRING)) AS l FROM __THIS__", "l", "CAST to STRING"),
         ("SELECT *, (SELECT max(a) FROM __THIS__) AS m FROM __THIS__", "m", "subquery"),
         ("SELECT *, sin(a) AS s FROM __THIS__", "s", "SIN()"),
         ("SELECT *, avg(a) OVER (PARTITION BY b) AS w FROM __THIS__", "w", "window function"),
@@ -306,13 +306,71 @@ def test_like_on_a_string_column_matches_spark(spark, tmp_path, adult_holdout):
     assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=list(LIKE_EXPRESSIONS))
 
 
+#: String functions, with Spark's rules: TRIM removes U+0020 only, LENGTH counts code points.
+STRING_EXPRESSIONS = {
+    "trimmed": "TRIM(workclass)",
+    "left": "LTRIM(workclass)",
+    "right": "RTRIM(workclass)",
+    "chars": "LENGTH(workclass)",
+    "trimmed_chars": "CHAR_LENGTH(TRIM(education))",
+    "joined": "CONCAT(workclass, '|', education)",
+    "piped": "education || workclass",
+    "private": "CASE WHEN TRIM(workclass) = 'Private' THEN 1 ELSE 0 END",
+    "self": "CAST(LTRIM(workclass) LIKE 'Self%' AS INT)",
+    "short": "IF(LENGTH(RTRIM(workclass)) < 4, 1.5D, 2.5D)",
+    "literal_chars": "LENGTH(CONCAT('日本', TRIM('  ab ')))",
+}
+
+
+def test_string_functions_match_spark(spark, tmp_path, adult_holdout):
+    frame = adult_holdout[["workclass", "education"]].copy()
+    edges = [
+        "",
+        "   ",
+        "  a b  ",
+        "\t a \n",
+        "\u3000x\u3000",
+        "😀é",
+        " \u00a0y ",
+        "日本 ",
+        " Private",
+        "Self-emp ",
+    ]
+    for i, value in enumerate(edges):
+        frame.loc[i, "workclass"] = value
+        frame.loc[len(edges) + i, "education"] = value
+    statement = (
+        "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in STRING_EXPRESSIONS.items()) + " FROM __THIS__"
+    )
+    model = PipelineModel(stages=[SQLTransformer(statement=statement)])
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=list(STRING_EXPRESSIONS))
+    types = {c["name"]: c["spark_type"] for c in conf["outputs"]}
+    assert types["trimmed"] == types["joined"] == "string" and types["chars"] == "int", types
+
+
+def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_train, adult_holdout):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import StringIndexer
+
+    columns = ["workclass", "education"]
+    sql = SQLTransformer(statement="SELECT *, CONCAT(TRIM(workclass), '/', education) AS pair FROM __THIS__")
+    indexer = StringIndexer(inputCol="pair", outputCol="pair_index", handleInvalid="keep")
+    model = Pipeline(stages=[sql, indexer]).fit(spark.createDataFrame(adult_train[columns]))
+    frame = adult_holdout[columns].head(300).copy()
+    frame.loc[0, "workclass"] = "  Private  "  # trimmed: a known pair
+    frame.loc[1, "workclass"] = "never-seen"
+    assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=["pair_index"])
+
+
 @pytest.mark.parametrize(
     ("expression", "named"),
     [
         ("workclass < 'M'", "ordering strings"),
         ("workclass = education", "two string columns"),
         ("CAST(age AS STRING) = '30'", "CAST to STRING"),
-        ("CONCAT(workclass, 'x') = 'a'", "CONCAT()"),
+        ("CONCAT(workclass, age) = 'a'", "a bigint argument"),
+        ("TRIM(BOTH 'x' FROM workclass) = 'a'", "characters to remove"),
+        ("TRIM(education || age)", "a bigint argument"),
         ("UPPER(workclass) = 'X'", "UPPER()"),
         ("age IN (1, 2)", "IN over a bigint"),
         ("workclass LIKE education", "not a string literal"),

@@ -1,0 +1,163 @@
+"""SQLTransformer's string functions: ``TRIM``/``LTRIM``/``RTRIM``, ``LENGTH`` and ``CONCAT``/``||``.
+
+Spark's semantics, measured (pyspark 4.3): ``TRIM`` removes the space character (U+0020) only, not
+tabs, line breaks or other Unicode spaces; ``LENGTH`` counts code points (an emoji is 1) and is an
+int; ``CONCAT`` joins its strings as they are. String columns are never null here (the input rules
+refuse a null string), so neither are these results.
+
+In the graph a string value is a ``[N, 1]`` string tensor (a literal stays a Python string until
+used). ``TRIM`` keeps the one match of an anchored-by-construction RE2 pattern (from the first to
+the last character that is not a space) found by onnxruntime's contrib ``Tokenizer``; ``LENGTH``
+counts the code points that ``Tokenizer`` splits out with ``(?s).``; ``CONCAT`` is ``StringConcat``
+(opset 20, see :func:`needs_string_concat`). ``TRIM(BOTH 'x' FROM s)`` and arguments of other types
+(which Spark casts to strings) are refused by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onnx import TensorProto
+
+from mlflow_sparkonnx.convert.converters._graph import INT64, constant, node, row_sum
+from mlflow_sparkonnx.convert.converters._sql_expressions import (
+    DOUBLE,
+    Context,
+    Value,
+    string_lookup,
+    translate,
+)
+from mlflow_sparkonnx.convert.converters._text import version
+from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
+
+STRING = TensorProto.STRING
+#: The default-domain opset that has ``StringConcat``.
+STRING_CONCAT_OPSET = 20
+#: RE2 patterns whose one match is the trimmed string: from the first to the last non-space.
+_TRIM_PATTERNS = {
+    "BOTH": "(?s)[^ ].*[^ ]|[^ ]",
+    "LEADING": "(?s)[^ ].*",
+    "TRAILING": "(?s).*[^ ]",
+}
+_PYTHON_TRIM = {"BOTH": str.strip, "LEADING": str.lstrip, "TRAILING": str.rstrip}
+
+
+def _construct(expression: Any) -> str:
+    return f"'{expression.sql(dialect='spark')}'"
+
+
+def string_tensor(ctx: Context, value: Value) -> str:
+    """A string value's tensor: ``[N, 1]``, or ``[1, 1]`` for a literal."""
+    if value.literal is not None:
+        return constant(ctx.scope, ctx.container, "sql_text", STRING, [1, 1], [value.literal.encode()])
+    return value.tensor
+
+
+def _string_argument(ctx: Context, expression: Any, active: str | None, construct: str) -> Value:
+    value = translate(ctx, expression, active)
+    if value.spark_type != "string":
+        raise UnsupportedSqlError(
+            f"a {value.spark_type} argument in {construct} (Spark casts it to a string; strings only)"
+        )
+    return value
+
+
+def _tokens(ctx: Context, tensor: str, pattern: str) -> str:
+    """``[N, T + 1]``: each row's matches of RE2 ``pattern`` in order, then ``""`` (the padding)."""
+    flat = ctx.op(
+        "Reshape", tensor, constant(ctx.scope, ctx.container, "sql_flat", INT64, [1], [-1]), version=14
+    )
+    tokens = node(
+        ctx.scope,
+        ctx.container,
+        "Tokenizer",
+        [flat],
+        op_version=1,
+        op_domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value="",
+        tokenexp=pattern,
+    )
+    blank = string_lookup(ctx, tensor, {}, default="")  # [N, 1] of "": a batch may have no match at all
+    return ctx.op("Concat", tokens, blank, axis=1)
+
+
+def _trim(ctx: Context, expression: Any, active: str | None) -> Value:
+    construct = _construct(expression)
+    if expression.args.get("expression") is not None:
+        raise UnsupportedSqlError(f"TRIM with characters to remove in {construct} (spaces only)")
+    position = str(expression.args.get("position") or "BOTH").upper()
+    if position not in _TRIM_PATTERNS:
+        raise UnsupportedSqlError(f"TRIM {position} in {construct}")
+    value = _string_argument(ctx, expression.this, active, construct)
+    if value.literal is not None:
+        return Value("string", "", literal=_PYTHON_TRIM[position](value.literal, " "))
+    first = ctx.op(
+        "Slice",
+        _tokens(ctx, value.tensor, _TRIM_PATTERNS[position]),
+        constant(ctx.scope, ctx.container, "sql_zero", INT64, [1], [0]),
+        constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1]),
+        constant(ctx.scope, ctx.container, "sql_axis", INT64, [1], [1]),
+    )
+    return Value("string", first)
+
+
+def _length(ctx: Context, expression: Any, active: str | None) -> Value:
+    construct = _construct(expression)
+    value = _string_argument(ctx, expression.this, active, construct)
+    if value.literal is not None:
+        return Value("int", ctx.const(len(value.literal)), literal=len(value.literal))
+    characters = _tokens(ctx, value.tensor, "(?s).")
+    is_character = ctx.op("Cast", string_lookup(ctx, characters, {"": 0}, default=1), to=DOUBLE)
+    return Value("int", row_sum(ctx.scope, ctx.container, is_character))
+
+
+def _concat(ctx: Context, expression: Any, active: str | None) -> Value:
+    from sqlglot import exp
+
+    construct = _construct(expression)
+    if isinstance(expression, exp.DPipe):
+        parts = [expression.this, expression.expression]
+    else:
+        parts = list(expression.expressions or [])
+    values = [_string_argument(ctx, part, active, construct) for part in parts]
+    if all(v.literal is not None for v in values):
+        return Value("string", "", literal="".join(v.literal for v in values))
+    joined = string_tensor(ctx, values[0])
+    for value in values[1:]:
+        # recorded at most at the target opset; the graph is raised to 20 after conversion (see _text)
+        concat_version = version(ctx.container, STRING_CONCAT_OPSET)
+        joined = ctx.op("StringConcat", joined, string_tensor(ctx, value), version=concat_version)
+    return Value("string", joined)
+
+
+def string_handlers() -> dict[type, Any]:
+    """The sqlglot expression types this module translates."""
+    from sqlglot import exp
+
+    return {exp.Trim: _trim, exp.Length: _length, exp.Concat: _concat, exp.DPipe: _concat}
+
+
+def is_string_expression(expression: Any, input_type: Any) -> bool:
+    """Whether ``expression`` gives a string, judged from its form (``input_type(name)``: a raw
+    column's recorded type). The shape calculator declares string outputs from this; the
+    translation then confirms it."""
+    from sqlglot import exp
+
+    while isinstance(expression, exp.Paren):
+        expression = expression.this
+    if isinstance(expression, exp.Trim | exp.Concat | exp.DPipe):
+        return True
+    if isinstance(expression, exp.Literal):
+        return bool(expression.is_string)
+    if isinstance(expression, exp.Column):
+        return input_type(expression.name) == "string"
+    return False
+
+
+def needs_string_concat(statement_expressions: list[Any]) -> bool:
+    """Whether any expression concatenates strings (the graph then needs opset 20)."""
+    from sqlglot import exp
+
+    return any(e.find(exp.Concat, exp.DPipe) is not None for e in statement_expressions)
