@@ -4,7 +4,8 @@
 lazy. ``runtime="spark"`` runs the native ``PipelineModel.transform`` (fully distributed, in the
 JVM); ``runtime="onnx"`` runs the verified graph with onnxruntime over Arrow batches in the Python
 workers, each worker loading the graph once. Both return the same columns with the same types, the
-ones the pyfunc returns: numbers as double, vectors as ``array<double>``, strings as string.
+ones the pyfunc returns: numbers as double, vectors as ``array<double>`` (LSH hashes as
+``array<array<double>>``), strings as string.
 
 Input rules are the pyfunc's: rows that a stage would refuse fail the job with an error naming the
 column; rows that a stage with ``handleInvalid="skip"`` drops get null outputs, never removed.
@@ -518,6 +519,7 @@ def _result_fields(
 
 
 def _nan_for_null(element: Any) -> Any:
+    """An array element Arrow read as null back to the NaN it was (a vector output holds no null)."""
     from pyspark.sql import functions as F
 
     return F.coalesce(element, F.lit(math.nan))

@@ -71,3 +71,19 @@ def test_rows_of_another_shape_or_null_are_described_as_such():
     c = frame([0.0, None], [[0.9, 0.1], [0.2, 0.8]])
     failure = verify_parity(a, c.astype(object).where(c.notna(), None), OUTPUTS).describe_failure()
     assert "row 1: Spark gives a value, ONNX null" in failure, failure
+
+
+def test_lsh_hashes_must_be_equal_not_close():
+    """A min-hash of ~2e9 one away (or a bucket of 1e4 one away) is within the float tolerance, but
+    another hash: LSH outputs compare exactly."""
+    hashes = [Column("hashes", "array<vector>")]
+    spark = pd.DataFrame({"hashes": [[[1316787817.0], [12000.0]], [[5.0], [-3.0]]]})
+    one_off = pd.DataFrame({"hashes": [[[1316787818.0], [12000.0]], [[5.0], [-3.0]]]})
+    assert verify_parity(spark, spark.copy(), hashes).passed
+    report = verify_parity(spark, one_off, hashes)
+    assert not report.passed and report.outputs["hashes"].mismatched_rows == 1
+    # the same values as a plain vector pass: the tolerance is what makes the difference
+    vectors = [Column("hashes", "vector")]
+    flat = pd.DataFrame({"hashes": [[1316787817.0, 12000.0], [5.0, -3.0]]})
+    flat_off = pd.DataFrame({"hashes": [[1316787818.0, 12000.0], [5.0, -3.0]]})
+    assert verify_parity(flat, flat_off, vectors).passed

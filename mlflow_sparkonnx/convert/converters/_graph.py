@@ -164,6 +164,23 @@ def row_max(scope: Any, container: Any, x: str) -> str:
     return values
 
 
+def row_min(scope: Any, container: Any, x: str) -> str:
+    """``[N, 1]`` row minima via TopK (``largest=0``)."""
+    k = constant(scope, container, "topk_one", INT64, [1], [1])
+    values = scope.get_unique_variable_name("row_min")
+    indices = scope.get_unique_variable_name("row_argmin")
+    container.add_node(
+        "TopK",
+        [x, k],
+        [values, indices],
+        op_version=11,
+        name=scope.get_unique_operator_name("TopK"),
+        axis=1,
+        largest=0,
+    )
+    return values
+
+
 def row_sum(scope: Any, container: Any, x: str) -> str:
     """``[N, 1]`` row sums (ReduceSum with ``axes`` as an input: the form every opset >= 13 keeps)."""
     axes = constant(scope, container, "axis_one", INT64, [1], [1])

@@ -14,6 +14,8 @@ vector ``u``, the products added in index order from 0 (Spark's BLAS ``dgemv``; 
 skips its zeros, which changes nothing but the sign of a zero). The graph multiplies in double and
 adds with ``CumSum``, which adds in the same order, so the sum before ``floor`` is Spark's bit for bit
 (measured: a bucket length of 1e-15, where one rounding step moves the bucket, agrees on every row).
+That order is Spark's own Java BLAS (the default); a cluster configured with a native or vectorised
+BLAS sums in another order, and its hashes may differ by one bucket where a sum lands on a boundary.
 
 The fitted coefficients and unit vectors exist only in the JVM; they are read from the stage's saved
 data (see ``_saved_data``). A float32 input vector is accepted only from stages whose values float32
@@ -38,6 +40,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     input_columns,
     is_double,
     output_columns,
+    row_min,
     row_sum,
     width,
 )
@@ -56,14 +59,18 @@ def _input_matrix(scope: Any, operator: Any, exact_producers: tuple[str, ...]) -
     """The input vector ``[N, d]`` as it is (double, or float32 from an ``exact_producers`` stage)."""
     stage, variable = operator.raw_operator, operator.inputs[0]
     size = width(variable)
-    if size is None:
+    if size is None or size == 0:
         raise UnsupportedStageError(
             f"{type(stage).__name__} {stage.uid} reads '{stage.getInputCol()}', whose width the graph does "
-            "not know; served by Spark"
+            "not know (or is 0); served by Spark"
         )
     if not is_double(variable):
         producer = producer_of(scope, variable)
         name = type(producer.raw_operator).__name__ if producer is not None else "an input"
+        if name == "IDFModel" and name in exact_producers:  # exact only when it weighs counts
+            counted = producer_of(scope, producer.inputs[0])
+            source = type(counted.raw_operator).__name__ if counted is not None else "an input"
+            name = name if source in _COUNT_STAGES else f"IDFModel over {source}"
         if name not in exact_producers:
             raise UnsupportedStageError(
                 f"{type(stage).__name__} {stage.uid} reads '{stage.getInputCol()}', which {name} computes "
@@ -101,22 +108,11 @@ def convert_min_hash(scope: Any, operator: Any, container: Any) -> None:
     empty = op("Equal", count, constant(scope, container, "min_hash_none", FLOAT, [1], [0.0]))
     refuse_rows(scope, container, empty, stage, stage.getInputCol(), "a vector without a non-zero element")
     never = constant(scope, container, "min_hash_never", DOUBLE, [1], [float("inf")])
-    one = constant(scope, container, "min_hash_one", INT64, [1], [1])
     per_table = []
     for t in range(table.shape[1]):
         hashes = constant(scope, container, "min_hash_index_hashes", DOUBLE, [size], table[:, t].tolist())
         candidates = op("Where", nonzero, hashes, never, version=9)
-        least = scope.get_unique_variable_name("min_hash")
-        container.add_node(  # TopK: two outputs, so not through ``op``; the row minimum, as a [N, 1]
-            "TopK",
-            [candidates, one],
-            [least, scope.get_unique_variable_name("min_hash_index")],
-            op_version=11,
-            name=scope.get_unique_operator_name("TopK"),
-            axis=1,
-            largest=0,
-        )
-        per_table.append(least)
+        per_table.append(row_min(scope, container, candidates))
     values = op("Concat", *per_table, axis=1) if len(per_table) > 1 else per_table[0]
     _as_hashes(op, scope, container, values, operator.outputs[0].full_name)
 
@@ -134,13 +130,16 @@ def convert_bucketed_random_projection(scope: Any, operator: Any, container: Any
         )
     if not is_double(operator.inputs[0]):
         x = op("Cast", x, to=DOUBLE)
-    units = constant(scope, container, "projection_units", DOUBLE, [size, matrix.shape[0]], matrix.T.ravel())
-    column = constant(scope, container, "projection_axis", INT64, [1], [2])
-    products = op("Mul", op("Unsqueeze", x, column), units)  # [N, d, tables]
     index_axis = constant(scope, container, "projection_index_axis", INT64, [], [1])
-    running = op("CumSum", products, index_axis, version=14)
-    last = constant(scope, container, "projection_last", INT64, [], [size - 1])
-    total = op("Gather", running, last, axis=1)  # [N, tables]
+    last = constant(scope, container, "projection_last", INT64, [1], [size - 1])
+    totals = []
+    for unit in matrix:  # one [N, d] at a time: memory as the input's, whatever the tables
+        products = op(
+            "Mul", x, constant(scope, container, "projection_unit", DOUBLE, [1, size], unit.tolist())
+        )
+        running = op("CumSum", products, index_axis, version=14)
+        totals.append(op("Gather", running, last, axis=1))  # [N, 1]: the sum in index order
+    total = op("Concat", *totals, axis=1) if len(totals) > 1 else totals[0]
     scale = constant(scope, container, "projection_scale", DOUBLE, [1], [1.0 / stage.getBucketLength()])
     _as_hashes(op, scope, container, op("Floor", op("Mul", total, scale)), operator.outputs[0].full_name)
 
