@@ -340,6 +340,8 @@ def _reads_a_string(ctx: Context, expression: Any) -> bool:
             side = side.this
         if isinstance(side, exp.Literal) and side.is_string:
             return True
+        if type(side) in (exp.Trim, exp.Concat, exp.DPipe):  # the string functions of _sql_strings
+            return True
         if isinstance(side, exp.Column) and _column(ctx, side, None).spark_type == "string":
             return True
     return False
@@ -799,13 +801,17 @@ def _pow(ctx: Context, expression: Any, active: str | None) -> Value:
     return Value("double", ctx.where(java_nan, ctx.const(math.nan), result), null)
 
 
+def register_handlers(handlers: dict[type, Any]) -> None:
+    """Add translations of more sqlglot expression types (``_sql_strings`` adds its functions)."""
+    if not _HANDLERS:
+        _HANDLERS.update(_handlers())
+    _HANDLERS.update(handlers)
+
+
 def _handlers() -> dict[type, Any]:
     from sqlglot import exp
 
-    from mlflow_sparkonnx.convert.converters._sql_strings import string_handlers
-
     return {
-        **string_handlers(),
         exp.Column: _column,
         exp.Literal: _number,
         exp.Null: _null,

@@ -24,6 +24,7 @@ from mlflow_sparkonnx.convert.converters._sql_expressions import (
     DOUBLE,
     Context,
     Value,
+    register_handlers,
     string_lookup,
     translate,
 )
@@ -39,10 +40,13 @@ _TRIM_PATTERNS = {
     "LEADING": "(?s)[^ ].*",
     "TRAILING": "(?s).*[^ ]",
 }
+#: Code points per chunk when LENGTH counts a long string.
+_CHUNK = 64
 _PYTHON_TRIM = {"BOTH": str.strip, "LEADING": str.lstrip, "TRAILING": str.rstrip}
 
 
 def _construct(expression: Any) -> str:
+    """The expression as Spark SQL, quoted, for messages."""
     return f"'{expression.sql(dialect='spark')}'"
 
 
@@ -108,9 +112,25 @@ def _length(ctx: Context, expression: Any, active: str | None) -> Value:
     value = _string_argument(ctx, expression.this, active, construct)
     if value.literal is not None:
         return Value("int", ctx.const(len(value.literal)), literal=len(value.literal))
-    characters = _tokens(ctx, value.tensor, "(?s).")
-    is_character = ctx.op("Cast", string_lookup(ctx, characters, {"": 0}, default=1), to=DOUBLE)
-    return Value("int", row_sum(ctx.scope, ctx.container, is_character))
+    # Chunks of up to _CHUNK code points, then the code points of each row's last chunk: memory grows
+    # with rows × (longest string / _CHUNK + _CHUNK), not rows × longest string.
+    chunks = _tokens(ctx, value.tensor, f"(?s).{{1,{_CHUNK}}}")
+    full = ctx.op("Cast", string_lookup(ctx, chunks, {"": 0}, default=1), to=INT64)
+    count = ctx.op(
+        "ReduceSum", full, constant(ctx.scope, ctx.container, "sql_axis", INT64, [1], [1]), keepdims=1
+    )
+    zero = constant(ctx.scope, ctx.container, "sql_zero", INT64, [1], [0])
+    one = constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1])
+    last_index = ctx.op("Max", ctx.op("Sub", count, one, version=14), zero)
+    last = ctx.op("GatherElements", chunks, last_index, axis=1)
+    characters = _tokens(ctx, last, "(?s).")
+    in_last = ctx.op("Cast", string_lookup(ctx, characters, {"": 0}, default=1), to=DOUBLE)
+    before_last = ctx.op("Cast", ctx.op("Mul", last_index, _int(ctx, _CHUNK), version=14), to=DOUBLE)
+    return Value("int", ctx.op("Add", before_last, row_sum(ctx.scope, ctx.container, in_last), version=14))
+
+
+def _int(ctx: Context, number: int) -> str:
+    return constant(ctx.scope, ctx.container, "sql_int", INT64, [1], [number])
 
 
 def _concat(ctx: Context, expression: Any, active: str | None) -> Value:
@@ -139,6 +159,9 @@ def string_handlers() -> dict[type, Any]:
     return {exp.Trim: _trim, exp.Length: _length, exp.Concat: _concat, exp.DPipe: _concat}
 
 
+register_handlers(string_handlers())
+
+
 def is_string_expression(expression: Any, input_type: Any) -> bool:
     """Whether ``expression`` gives a string, judged from its form (``input_type(name)``: a raw
     column's recorded type). The shape calculator declares string outputs from this; the
@@ -147,7 +170,7 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
 
     while isinstance(expression, exp.Paren):
         expression = expression.this
-    if isinstance(expression, exp.Trim | exp.Concat | exp.DPipe):
+    if type(expression) in (exp.Trim, exp.Concat, exp.DPipe):  # exactly these (not CONCAT_WS)
         return True
     if isinstance(expression, exp.Literal):
         return bool(expression.is_string)
@@ -160,4 +183,5 @@ def needs_string_concat(statement_expressions: list[Any]) -> bool:
     """Whether any expression concatenates strings (the graph then needs opset 20)."""
     from sqlglot import exp
 
-    return any(e.find(exp.Concat, exp.DPipe) is not None for e in statement_expressions)
+    found = (part for e in statement_expressions for part in e.find_all(exp.Concat, exp.DPipe))
+    return any(type(part) in (exp.Concat, exp.DPipe) for part in found)

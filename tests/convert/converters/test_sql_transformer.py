@@ -335,6 +335,10 @@ def test_string_functions_match_spark(spark, tmp_path, adult_holdout):
         "日本 ",
         " Private",
         "Self-emp ",
+        "x" * 63 + " ",  # LENGTH counts in chunks of 64 code points: around and past one chunk
+        "😀" * 64,
+        "é" * 65 + " ",
+        " " + "ab" * 70,
     ]
     for i, value in enumerate(edges):
         frame.loc[i, "workclass"] = value
@@ -371,6 +375,7 @@ def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_t
         ("CONCAT(workclass, age) = 'a'", "a bigint argument"),
         ("TRIM(BOTH 'x' FROM workclass) = 'a'", "characters to remove"),
         ("TRIM(education || age)", "a bigint argument"),
+        ("TRIM(workclass) = TRIM(education)", "two string columns"),
         ("UPPER(workclass) = 'X'", "UPPER()"),
         ("age IN (1, 2)", "IN over a bigint"),
         ("workclass LIKE education", "not a string literal"),
