@@ -2,11 +2,12 @@
 # The compatibility stage: the public API once through (tests/compat) in a fresh virtualenv per
 # supported pyspark / MLflow / pandas combination, the package installed from its own metadata with
 # that combination's constraints (ci/constraints/); models loaded across Spark versions both ways;
-# the JVM-free serving install on the newest mlflow-skinny; Spark Connect (local and separate servers);
+# the JVM-free serving install on the newest mlflow-skinny; models installed into fresh virtualenvs
+# from their own files (a wheel they carry, the Dockerfile's install step); Spark Connect (local and separate servers);
 # a Spark standalone cluster whose workers have disks of their own.
 #   bash scripts/compat.sh            # every stage
 #   bash scripts/compat.sh connect    # one stage: spark35-mlflow2 | spark40-mlflow3 | newest | cross | serving
-#                                     # | connect | cluster
+#                                     # | fresh-env | connect | cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -62,6 +63,10 @@ connect() {  # Spark Connect from the primary environment (bash scripts/dev.sh t
   SPARKONNX_CONNECT_SERVER=separate .venv/bin/pytest "${PYTEST_ARGS[@]}" -m connect tests/connect
 }
 
+fresh_env() {  # models installed into fresh virtualenvs from their own files (the Dockerfile's way)
+  .venv/bin/pytest "${PYTEST_ARGS[@]}" -m fresh_env tests/scoring/test_serving_env.py
+}
+
 cluster() {  # a standalone master and two workers from the primary environment's pyspark
   .venv/bin/pytest "${PYTEST_ARGS[@]}" -m cluster tests/cluster
 }
@@ -75,6 +80,7 @@ case "${1:-all}" in
     stage "cross-load 3.5 models in 4.x" cross_load newest spark35-mlflow2
     stage spark40-mlflow3 combination spark40-mlflow3
     stage serving serving
+    stage fresh-env fresh_env
     stage connect connect
     stage cluster cluster
     ;;
@@ -84,10 +90,11 @@ case "${1:-all}" in
     stage "cross-load 3.5 models in 4.x" cross_load newest spark35-mlflow2
     ;;
   serving) stage serving serving ;;
+  fresh-env) stage fresh-env fresh_env ;;
   connect) stage connect connect ;;
   cluster) stage cluster cluster ;;
   *)
-    echo "usage: bash scripts/compat.sh [all|spark35-mlflow2|spark40-mlflow3|newest|cross|serving|connect|cluster]" >&2
+    echo "usage: bash scripts/compat.sh [all|spark35-mlflow2|spark40-mlflow3|newest|cross|serving|fresh-env|connect|cluster]" >&2
     exit 2
     ;;
 esac

@@ -50,7 +50,7 @@ def install_like_the_dockerfile(context: Path, where: Path) -> Path:
     return python
 
 
-@pytest.mark.slow
+@pytest.mark.fresh_env
 def test_verified_model_scores_in_a_fresh_env_without_pyspark(saved_models, adult_holdout, tmp_path):
     import mlflow.pyfunc
 
@@ -92,7 +92,7 @@ print(json.dumps({{
     np.testing.assert_allclose(scored["probability"], expected["probability"].tolist(), rtol=0, atol=1e-12)
 
 
-@pytest.mark.slow
+@pytest.mark.fresh_env
 def test_model_carrying_its_wheel_installs_and_serves_from_its_own_files(
     lr_pipeline, adult_train, adult_holdout, package_wheel, tmp_path
 ):
