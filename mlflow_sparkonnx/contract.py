@@ -61,7 +61,8 @@ class Column:
 
     @property
     def is_numeric(self) -> bool:
-        return self.spark_type in NUMERIC_TYPES
+        """A number: both runtimes give it as a double (a DECIMAL too, as Spark casts it)."""
+        return self.spark_type in NUMERIC_TYPES or self.spark_type.startswith("decimal(")
 
     @property
     def is_integral(self) -> bool:

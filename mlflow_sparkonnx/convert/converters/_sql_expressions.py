@@ -35,6 +35,9 @@ _CAST_TARGETS = {
     "BOOLEAN": "boolean",
 }
 TYPES = set(_INTEGRAL) | {"double", "boolean"}
+#: A CASE/IF choosing among decimal and integer literals: a DECIMAL column in Spark whose values are
+#: the literals, exact as doubles (as Spark casts them). Used only as a column of its own.
+DECIMAL_CHOICE = "decimal_choice"
 _STRING_RULE = "strings are compared with string literals by =, <>, <=>, IN and LIKE only"
 
 
@@ -98,6 +101,11 @@ class Context:
 
 def _wider(a: str, b: str, construct: str) -> str:
     """Spark's common type of two operand types (void is the type of NULL)."""
+    if DECIMAL_CHOICE in (a, b) and "void" not in (a, b):
+        raise UnsupportedSqlError(
+            f"a DECIMAL CASE result used in {construct} (only its own column is exact; write its "
+            "literals as doubles, e.g. 1.0D)"
+        )
     if "string" in (a, b):
         raise UnsupportedSqlError(f"a string operand in {construct} ({_STRING_RULE})")
     if a == b or b == "void":
@@ -622,9 +630,19 @@ def _case(ctx: Context, expression: Any, active: str | None) -> Value:
         default = translate(ctx, default_node, pending)
     else:
         default = Value("void", ctx.const(0.0), null=ctx.bool_const(True))
+    if _chooses_decimal_literals([*values, default]):
+        return _choose(ctx, branches, _as_double(ctx, default), DECIMAL_CHOICE)
     result_type = _common([*values, default], construct)
     _numeric_or_boolean(result_type, construct)
     return _choose(ctx, branches, _as_double(ctx, default), result_type)
+
+
+def _chooses_decimal_literals(values: list[Value]) -> bool:
+    """Whether the branches are decimal and integer literals (or NULL), a decimal among them."""
+    literal_types = {"decimal", *_INTEGRAL}
+    return any(v.spark_type == "decimal" for v in values) and all(
+        v.spark_type == "void" or (v.spark_type in literal_types and v.literal is not None) for v in values
+    )
 
 
 def _if(ctx: Context, expression: Any, active: str | None) -> Value:

@@ -30,9 +30,10 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
 Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX
 runtime refuses the first row that would have raised, naming the output column and Spark's error
 class. Decimal
-results (``int_col * 2.5``), float (32-bit) columns and everything else are refused with the
-construct named (a CASE over decimal literals such as ``THEN 1.0 ELSE 0.0`` is a DECIMAL result:
-write ``1.0D`` or ``1``). Integer columns may be null (NaN at the graph input); double columns hold NaN.
+results of arithmetic (``int_col * 2.5``), float (32-bit) columns and everything else are refused
+with the construct named. A CASE/IF over decimal and integer literals (``THEN 1.0 ELSE 0.0``, a
+DECIMAL in Spark) converts: its values are the literals as doubles, which is what Spark's cast gives;
+it may be an output or feed a VectorAssembler, and is refused anywhere else. Integer columns may be null (NaN at the graph input); double columns hold NaN.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ from mlflow_sparkonnx.convert.converters._graph import (
     spark_input_type,
 )
 from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
-from mlflow_sparkonnx.convert.converters._sql_expressions import DOUBLE, TYPES, Context, Value, translate
+from mlflow_sparkonnx.convert.converters._sql_expressions import (
+    DECIMAL_CHOICE,
+    DOUBLE,
+    TYPES,
+    Context,
+    Value,
+    translate,
+)
 from mlflow_sparkonnx.convert.converters._sql_strings import (
     STRING_CONCAT_OPSET,
     is_string_expression,
@@ -178,6 +186,11 @@ def _consumer_refusals(alias: str, consumers: list[Any], value: Value) -> None:
 
     for consumer in consumers:
         stage = consumer.raw_operator
+        if value.spark_type == DECIMAL_CHOICE and not isinstance(stage, VectorAssembler):
+            raise UnsupportedSqlError(
+                f"the DECIMAL column '{alias}' feeding {type(stage).__name__} (only a VectorAssembler, which "
+                "reads it as a double, or the model's output; write its literals as doubles, e.g. 1.0D)"
+            )
         if isinstance(stage, VectorAssembler):
             mode = stage.getOrDefault("handleInvalid")
             if mode == "skip":
@@ -210,6 +223,8 @@ def _check_types_with_spark(stage: Any, spark: Any, types: dict[str, str], produ
     result = stage.transform(spark.createDataFrame([], schema)).schema
     for alias, spark_type in produced.items():
         actual = result[alias].dataType.simpleString()
+        if spark_type == "decimal" and actual.startswith("decimal("):
+            continue  # its precision is Spark's to choose; the values are the literals either way
         if actual != spark_type:
             raise UnsupportedSqlError(
                 f"the column '{alias}': Spark types it {actual}, the translation {spark_type}"
@@ -248,10 +263,10 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
         if value.spark_type == "string" or declared_string:
             what = "a constant string" if value.literal is not None else "a string from a computed column"
             raise UnsupportedSqlError(f"{what} for '{alias}' (string results from input columns only)")
-        if value.spark_type not in TYPES:
+        if value.spark_type not in TYPES | {DECIMAL_CHOICE}:
             what = "an all-NULL column" if value.spark_type == "void" else f"a {value.spark_type} result"
             raise UnsupportedSqlError(f"{what} for '{alias}'")
-        produced[alias] = value.spark_type
+        produced[alias] = "decimal" if value.spark_type == DECIMAL_CHOICE else value.spark_type
         tensor = value.tensor
         if value.null is not None:
             tensor = ctx.where(value.null, ctx.const(math.nan), tensor)

@@ -353,9 +353,6 @@ def test_string_functions_match_spark(spark, tmp_path, adult_holdout):
 
 
 def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_train, adult_holdout):
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import StringIndexer
-
     columns = ["workclass", "education"]
     sql = SQLTransformer(statement="SELECT *, CONCAT(TRIM(workclass), '/', education) AS pair FROM __THIS__")
     indexer = StringIndexer(inputCol="pair", outputCol="pair_index", handleInvalid="keep")
@@ -384,6 +381,66 @@ def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_t
 )
 def test_string_constructs_outside_the_subset_are_named(spark, tmp_path, expression, named):
     frame = pd.DataFrame({"workclass": ["Private", "x"], "education": ["a", "b"], "age": [30, 40]})
+    model = PipelineModel(stages=[SQLTransformer(statement=f"SELECT *, {expression} AS out FROM __THIS__")])
+    path = tmp_path / "m"
+    mlflow_sparkonnx.save_model(model, str(path), input_example=frame, output_cols=["out"])
+    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
+    assert conf["onnx_status"] == "unsupported"
+    assert named in conf["onnx_reason"], conf["onnx_reason"]
+
+
+#: CASE/IF over decimal literals (Spark's DECIMAL results, as users write them) and integers.
+DECIMAL_EXPRESSIONS = {
+    "is_private": "CASE WHEN workclass = 'Private' THEN 1.0 ELSE 0.0 END",  # decimal(2,1)
+    "tier": "CASE WHEN age > 60 THEN 2 WHEN age > 40 THEN 0.25 END",  # decimal(12,2), null for the young
+    "tenth": "IF(hours_per_week > 40, 0.1, 1.00000000000000000001)",  # not exact as doubles
+}
+
+
+def test_decimal_case_results_match_spark_as_outputs_and_features(
+    spark, tmp_path, adult_train, adult_holdout
+):
+    from pyspark.ml.regression import LinearRegression
+
+    columns = ["workclass", "age", "hours_per_week"]
+    statement = (
+        "SELECT *, " + ", ".join(f"{e} AS {a}" for a, e in DECIMAL_EXPRESSIONS.items()) + " FROM __THIS__"
+    )
+    train = adult_train[[*columns, "education_num"]]
+    model = Pipeline(
+        stages=[
+            SQLTransformer(statement=statement),
+            VectorAssembler(inputCols=["is_private", "tenth", "age"], outputCol="features"),
+            LinearRegression(labelCol="education_num", maxIter=5),
+        ]
+    ).fit(spark.createDataFrame(train))
+    frame = adult_holdout[columns].head(300)
+    outputs = [*DECIMAL_EXPRESSIONS, "prediction"]
+    conf = assert_onnx_matches_spark(model, frame, spark, tmp_path, output_cols=outputs)
+    types = {c["name"]: c["spark_type"] for c in conf["outputs"]}
+    assert types["is_private"] == "decimal(2,1)" and types["tier"] == "decimal(12,2)", types
+    scored = {
+        runtime: mlflow_sparkonnx.transform(
+            spark.createDataFrame(frame), str(tmp_path / "model"), runtime=runtime
+        )
+        for runtime in ("onnx", "spark")
+    }
+    for runtime, result in scored.items():
+        assert {c: t for c, t in result.dtypes if c in DECIMAL_EXPRESSIONS} == dict.fromkeys(
+            DECIMAL_EXPRESSIONS, "double"
+        ), runtime
+    assert scored["onnx"].select("tier").collect() == scored["spark"].select("tier").collect()
+
+
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [
+        ("CASE WHEN age > 40 THEN 1.0 ELSE 0.0 END * 2", "DECIMAL CASE result used"),
+        ("CASE WHEN age > 40 THEN 1.5 ELSE age END", "decimal arithmetic"),
+    ],
+)
+def test_decimal_case_results_used_further_are_refused_by_name(spark, tmp_path, expression, named):
+    frame = pd.DataFrame({"age": [30, 50]})
     model = PipelineModel(stages=[SQLTransformer(statement=f"SELECT *, {expression} AS out FROM __THIS__")])
     path = tmp_path / "m"
     mlflow_sparkonnx.save_model(model, str(path), input_example=frame, output_cols=["out"])
