@@ -137,24 +137,36 @@ class NumericRule:
 
 @dataclass(frozen=True)
 class RowCheck:
-    """A graph output flagging rows a stage refuses in Spark (MLmodel ``row_checks``).
+    """A graph output flagging rows a stage refuses or drops in Spark (MLmodel ``row_checks``).
 
-    Spark raises on them mid-job (a KMeans on a NaN, a OneHotEncoder on an index it never saw);
-    a graph cannot, so it computes a boolean per row in ``output`` and the ONNX runtime raises
-    ``InvalidInputError`` naming ``column`` (the stage's input, raw or computed) and the row.
+    Spark raises on some rows mid-job (a KMeans on a NaN, a OneHotEncoder on an index it never
+    saw); a graph cannot, so it computes a boolean per row in ``output`` and the ONNX runtime raises
+    ``InvalidInputError`` naming ``column`` (the stage's input, raw or computed) and the row. With
+    ``action="drop"`` Spark filters the rows out instead (ALS's ``coldStartStrategy="drop"``): the
+    ONNX runtime returns them with null outputs, as the Spark runtime does.
     """
 
     output: str
     stage: str  # "KMeansModel (uid KMeans_1a2b)"
     column: str
     why: str
+    action: str = "refuse"  # or "drop"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RowCheck:
-        return cls(output=data["output"], stage=data["stage"], column=data["column"], why=data["why"])
+        return cls(
+            output=data["output"],
+            stage=data["stage"],
+            column=data["column"],
+            why=data["why"],
+            action=data.get("action", "refuse"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.action == "refuse":  # the models saved before drops were known
+            del data["action"]
+        return data
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from mlflow_sparkonnx.contract import Column, ModelContract
 from mlflow_sparkonnx.exceptions import InvalidInputError
+from mlflow_sparkonnx.scoring.runtimes.base import DROPPED_ROWS
 
 _logger = logging.getLogger(__name__)
 
@@ -96,24 +97,49 @@ def score_batches(batches: Any, spec: WorkerSpec) -> Any:
             raise InvalidInputError(
                 f"{exc.message} (the row counts from the start of an Arrow batch)"
             ) from None
+        skip = np.asarray(skip, dtype=bool)
         if skip.any():
             kept = _score_split(runtime, frame[~skip].reset_index(drop=True), selected, split, keep_nan)
+            null = skip.copy()
+            null[~skip] = kept.pop(DROPPED_ROWS)
             scored = _spread(kept, skip, selected, split)
         else:
             scored = _score_split(runtime, frame, selected, split, keep_nan)
+            null = scored.pop(DROPPED_ROWS)
         _WORKER_BATCHES[sha256] = _WORKER_BATCHES.get(sha256, 0) + 1
-        yield _result_frame(scored, np.asarray(skip, dtype=bool), selected, split, keep_nan)
+        yield _result_frame(scored, null, selected, split, keep_nan)
 
 
 def _score_split(
     runtime: Any, frame: pd.DataFrame, selected: list[Column], split: dict[str, int], keep_nan: list[str]
 ) -> dict[str, np.ndarray]:
     """Score ``frame``; the ``split`` vectors come back as one column per element plus a null flag,
-    the other vectors in ``keep_nan`` with a flag telling the rows that hold a NaN."""
-    from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
-
+    the other vectors in ``keep_nan`` with a flag telling the rows that hold a NaN. Rows a stage drops
+    in Spark have null outputs; ``DROPPED_ROWS`` tells them."""
     n_rows = len(frame)
     chunks = runtime.run_in_batches(frame, n_rows) if n_rows else []
+    dropped = np.zeros(n_rows, dtype=bool)
+    offset = 0
+    for rows, raw in chunks:
+        if DROPPED_ROWS in raw:
+            dropped[offset : offset + rows] = raw[DROPPED_ROWS]
+        offset += rows
+    data = _score_chunks(chunks, n_rows, selected, split, keep_nan)
+    if dropped.any():  # as rows skipped before scoring: null outputs
+        data = _spread({k: v[~dropped] for k, v in data.items()}, dropped, selected, split)
+    data[DROPPED_ROWS] = dropped
+    return data
+
+
+def _score_chunks(
+    chunks: list[tuple[int, dict[str, Any]]],
+    n_rows: int,
+    selected: list[Column],
+    split: dict[str, int],
+    keep_nan: list[str],
+) -> dict[str, np.ndarray]:
+    from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
+
     data = {}
     for col in selected:
         if col.name in split:

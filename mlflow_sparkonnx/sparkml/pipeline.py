@@ -180,7 +180,10 @@ def _row_dropping_outputs(stages: list[Any], columns: list[StageColumns], availa
 
 
 def drops_rows(stage: Any) -> bool:
-    """Whether Spark filters rows out in ``stage`` (``handleInvalid="skip"``)."""
+    """Whether Spark filters rows out in ``stage``: ``handleInvalid="skip"``, or an ALS model's
+    ``coldStartStrategy="drop"`` (the rows of unknown users and items)."""
+    if stage.hasParam("coldStartStrategy") and stage.getOrDefault("coldStartStrategy") == "drop":
+        return True
     return stage.hasParam("handleInvalid") and stage.getOrDefault("handleInvalid") == "skip"
 
 

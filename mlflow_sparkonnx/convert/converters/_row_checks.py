@@ -33,6 +33,11 @@ def collecting_row_checks() -> Iterator[list[RowCheck]]:
         _ROW_CHECKS.reset(token)
 
 
+def drop_rows(scope: Any, container: Any, flags: str, stage: Any, column: str, why: str) -> None:
+    """Rows where ``flags`` holds any true are dropped by Spark: both runtimes return null outputs."""
+    _flag_rows(scope, container, flags, stage, column, why, "drop")
+
+
 def refuse_rows(scope: Any, container: Any, flags: str, stage: Any, column: str, why: str) -> None:
     """Rows where boolean ``flags`` (``[N, k]``) holds any true are refused: Spark raises on them.
 
@@ -41,6 +46,12 @@ def refuse_rows(scope: Any, container: Any, flags: str, stage: Any, column: str,
     Outside a ``convert_pipeline`` conversion (onnxmltools called directly) nothing can enforce
     the check, so nothing is added.
     """
+    _flag_rows(scope, container, flags, stage, column, why, "refuse")
+
+
+def _flag_rows(
+    scope: Any, container: Any, flags: str, stage: Any, column: str, why: str, action: str
+) -> None:
     checks = _ROW_CHECKS.get()
     if checks is None:
         return
@@ -51,5 +62,11 @@ def refuse_rows(scope: Any, container: Any, flags: str, stage: Any, column: str,
     name = scope.get_unique_variable_name("sparkonnx_row_check")
     node(scope, container, "Reshape", [any_true, flat], op_version=14, output=name)
     checks.append(
-        RowCheck(output=name, stage=f"{type(stage).__name__} (uid {stage.uid})", column=column, why=why)
+        RowCheck(
+            output=name,
+            stage=f"{type(stage).__name__} (uid {stage.uid})",
+            column=column,
+            why=why,
+            action=action,
+        )
     )

@@ -7,8 +7,8 @@ a time. An unknown user or item gives NaN (``coldStartStrategy="nan"``).
 
 The graph keeps the fitted factor tables (one extra row of NaN for an unknown id), maps each id to
 its row, gathers both rows and adds their float32 products in Spark's order, so the prediction is
-bit for bit Spark's. ``coldStartStrategy="drop"`` removes the unknown ids' rows in Spark; that is
-refused with the reason and served by Spark.
+bit for bit Spark's. ``coldStartStrategy="drop"`` removes the unknown ids' rows in Spark: the graph
+flags them (a ``drop`` row check) and both runtimes return them with null outputs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     lookup_numbers,
     node,
 )
-from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
-from mlflow_sparkonnx.exceptions import UnsupportedStageError
+from mlflow_sparkonnx.convert.converters._row_checks import drop_rows, refuse_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -72,11 +71,6 @@ def _row_of(scope: Any, container: Any, stage: Any, variable: Any, ids: list[flo
 def convert_als(scope: Any, operator: Any, container: Any) -> None:
     """Gather both factor rows, multiply in float32, add the products left to right from 0."""
     stage = operator.raw_operator
-    if stage.getColdStartStrategy() == "drop":
-        raise UnsupportedStageError(
-            f"ALSModel {stage.uid} has coldStartStrategy='drop': Spark drops the rows of unknown users and "
-            "items, which the graph cannot; set coldStartStrategy='nan' (unknown ids give NaN) to convert it"
-        )
     rank = int(stage.rank)
     gathered = []
     for variable, factors, hint in zip(
@@ -93,6 +87,16 @@ def convert_als(scope: Any, operator: Any, container: Any) -> None:
         term = node(scope, container, "Gather", [products, index], op_version=13, axis=1)
         total = node(scope, container, "Add", [total, term], op_version=14)
     node(scope, container, "Identity", [total], op_version=14, output=operator.outputs[0].full_name)
+    if stage.getColdStartStrategy() == "drop":  # Spark filters out the rows of unknown ids
+        column = constant(scope, container, "als_drop_column", INT64, [2], [-1, 1])
+        unknown = node(
+            scope,
+            container,
+            "Reshape",
+            [node(scope, container, "IsNaN", [total], op_version=13), column],
+            op_version=14,
+        )
+        drop_rows(scope, container, unknown, stage, stage.getUserCol(), "an unknown user or item")
 
 
 def calculate_als_shape(operator: Any) -> None:

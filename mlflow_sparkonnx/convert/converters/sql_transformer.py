@@ -29,11 +29,11 @@ mask, and follows Spark 4's ANSI rules (measured, pyspark 4.3, ``spark.sql.ansi.
 
 Where Spark raises, the graph flags the row (a row check, see :mod:`._row_checks`): the ONNX
 runtime refuses the first row that would have raised, naming the output column and Spark's error
-class. Decimal
-results of arithmetic (``int_col * 2.5``), float (32-bit) columns and everything else are refused
-with the construct named. A CASE/IF over decimal and integer literals (``THEN 1.0 ELSE 0.0``, a
-DECIMAL in Spark) converts: its values are the literals as doubles, which is what Spark's cast gives;
-it may be an output or feed a VectorAssembler, and is refused anywhere else. Integer columns may be null (NaN at the graph input); double columns hold NaN.
+class. Decimal results of arithmetic (``int_col * 2.5``), float (32-bit) columns and everything
+else are refused with the construct named. A CASE/IF over decimal and integer literals (``THEN 1.0
+ELSE 0.0``, a DECIMAL in Spark) converts: its values are the literals as doubles, which is what
+Spark's cast gives; it may be an output or feed a VectorAssembler, and is refused anywhere else.
+Integer columns may be null (NaN at the graph input); double columns hold NaN.
 """
 
 from __future__ import annotations

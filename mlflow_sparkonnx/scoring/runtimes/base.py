@@ -11,6 +11,9 @@ import pandas as pd
 from mlflow_sparkonnx.contract import Column
 from mlflow_sparkonnx.scoring.schema import Columns
 
+#: The key, among a graph run's raw outputs, of the rows a stage drops in Spark (a bool per row).
+DROPPED_ROWS = "__sparkonnx_dropped_rows"
+
 
 class Runtime(Protocol):
     """Scores a frame already coerced to the model's input columns."""
@@ -77,6 +80,18 @@ def _object_array(items: list[Any]) -> np.ndarray:
 def _missing(value: Any) -> bool:
     """A null cell: ``None``, or the NaN pandas puts in rows Spark dropped."""
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def null_rows(scored: pd.DataFrame, mask: np.ndarray, outputs: list[Column]) -> pd.DataFrame:
+    """``scored`` with every output null (NaN for numbers) in the ``mask`` rows: rows Spark drops."""
+    if not mask.any():
+        return scored
+    scored = scored.copy()
+    for col in outputs:
+        values = scored[col.name].to_numpy(copy=True)
+        values[mask] = np.nan if col.is_numeric else None
+        scored[col.name] = values
+    return scored
 
 
 def null_rows_where(scored: pd.DataFrame, mask: np.ndarray, outputs: list[Column]) -> pd.DataFrame:

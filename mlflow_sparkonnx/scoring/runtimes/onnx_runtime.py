@@ -13,7 +13,7 @@ from mlflow_sparkonnx.artifacts import verify_checksum
 from mlflow_sparkonnx.contract import TOKEN_FILL, Column, ModelContract, RowCheck, token_count_output
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import refusal
-from mlflow_sparkonnx.scoring.runtimes.base import format_outputs
+from mlflow_sparkonnx.scoring.runtimes.base import DROPPED_ROWS, format_outputs, null_rows
 from mlflow_sparkonnx.scoring.schema import Columns
 
 _NUMPY_TYPES = {
@@ -141,15 +141,18 @@ class OnnxRuntime:
         """Score coerced column arrays (see ``schema.coerce_columns``) of ``n_rows`` rows."""
         if n_rows == 0:
             return format_outputs({c.name: [] for c in self._outputs}, self._outputs, 0)
-        frames = [
-            format_outputs(raw, self._outputs, rows) for rows, raw in self.run_in_batches(columns, n_rows)
-        ]
+        frames = []
+        for rows, raw in self.run_in_batches(columns, n_rows):
+            frame = format_outputs(raw, self._outputs, rows)
+            dropped = raw.get(DROPPED_ROWS)
+            frames.append(frame if dropped is None else null_rows(frame, dropped, self._outputs))
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     def run_in_batches(self, columns: Columns, n_rows: int) -> list[tuple[int, dict[str, Any]]]:
         """Raw outputs by name, one ``(rows, outputs)`` per run of at most ``batch_rows`` rows.
 
-        Bounded memory: dense intermediates grow with the rows of one run.
+        Bounded memory: dense intermediates grow with the rows of one run. Where a stage drops rows
+        in Spark (a ``drop`` row check), the outputs also hold :data:`DROPPED_ROWS`, a bool per row.
         """
         step = self.batch_rows
         if n_rows <= step:
@@ -166,8 +169,14 @@ class OnnxRuntime:
         n_checks = len(self._row_checks)
         for rows, part in parts:
             fetched = self.run_feeds(self.feeds(part, offset))
-            self._refuse_flagged_rows(fetched[len(names) : len(names) + n_checks], part, offset)
+            flags = fetched[len(names) : len(names) + n_checks]
+            self._refuse_flagged_rows(flags, part, offset)
             raw = dict(zip(names, fetched[: len(names)], strict=True))
+            drops = [f for f, check in zip(flags, self._row_checks, strict=True) if check.action == "drop"]
+            if drops:
+                raw[DROPPED_ROWS] = np.logical_or.reduce(
+                    [np.asarray(f, dtype=bool).reshape(-1) for f in drops]
+                )
             for (column, _), counts in zip(self._token_counts, fetched[len(names) + n_checks :], strict=True):
                 raw[column] = [list(row[:count]) for row, count in zip(raw[column], counts, strict=True)]
             results.append((rows, raw))
@@ -177,7 +186,11 @@ class OnnxRuntime:
     def _refuse_flagged_rows(self, flags: list[np.ndarray], part: Columns, offset: int) -> None:
         """Raise for the first row any row check flags (Spark raises on it mid-job); on that row,
         the check of the earliest stage."""
-        firsts = [(int(np.argmax(f)), i) for i, f in enumerate(flags) if f.any()]
+        firsts = [
+            (int(np.argmax(f)), i)
+            for i, f in enumerate(flags)
+            if self._row_checks[i].action == "refuse" and f.any()
+        ]
         if not firsts:
             return
         row, index = min(firsts)

@@ -35,8 +35,8 @@ def transform_frame(
     dropped = len(frame) - len(collected)
     if dropped:
         _logger.warning(
-            "Spark dropped %d of %d rows (a stage with handleInvalid='skip'); they are returned "
-            "with null outputs.",
+            "Spark dropped %d of %d rows (handleInvalid='skip', or ALS's coldStartStrategy='drop'); "
+            "they are returned with null outputs.",
             dropped,
             len(frame),
         )

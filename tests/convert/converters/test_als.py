@@ -13,6 +13,7 @@ import pytest
 import yaml
 from parity import assert_onnx_matches_spark
 from pyspark.ml import PipelineModel
+from pyspark.ml.feature import SQLTransformer
 from pyspark.ml.recommendation import ALS
 
 import mlflow_sparkonnx
@@ -72,12 +73,32 @@ def test_ids_spark_refuses_are_refused_naming_column_and_row(loaded_with_double_
         model.predict(frame)
 
 
-def test_cold_start_drop_is_served_by_spark(spark, tmp_path, fitted):
+def test_cold_start_drop_gives_null_outputs_where_spark_drops_the_row(spark, tmp_path, fitted):
+    """coldStartStrategy="drop": Spark filters out the rows of unknown ids. Both pyfunc runtimes and
+    both transform runtimes return every row, with every output null where Spark dropped it (the
+    SQL column beside the prediction too), and Spark's prediction bit for bit elsewhere."""
     dropping = fitted[3].copy().setColdStartStrategy("drop")
+    sql = SQLTransformer(statement="SELECT *, user * 2 AS user_twice FROM __THIS__")
+    model = PipelineModel(stages=[sql, dropping])
+    frame = scoring_frame(300, "int64")
     path = tmp_path / "model"
-    mlflow_sparkonnx.save_model(
-        PipelineModel(stages=[dropping]), str(path), input_example=scoring_frame(50, "int64")
-    )
+    outputs = ["user_twice", "prediction"]
+    mlflow_sparkonnx.save_model(model, str(path), input_example=frame, output_cols=outputs, onnx="require")
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert conf["onnx_status"] != "verified"
-    assert "coldStartStrategy='drop'" in conf["onnx_reason"], conf["onnx_reason"]
+    assert [c["action"] for c in conf["row_checks"] if "action" in c] == ["drop"]
+
+    with_ids = spark.createDataFrame(frame.assign(row=range(len(frame))))
+    kept = {r["row"]: r for r in model.transform(with_ids).select("row", *outputs).collect()}
+    dropped = np.array([i not in kept for i in range(len(frame))])
+    assert 20 <= dropped.sum() < len(frame)  # the unknown users and items of scoring_frame
+    for runtime in ("onnx", "spark"):
+        got = mlflow.pyfunc.load_model(str(path), model_config={"runtime": runtime}).predict(frame)
+        assert len(got) == len(frame)
+        for column in outputs:
+            assert np.isnan(got[column][dropped]).all(), (runtime, column)
+            expected = [float(kept[i][column]) for i in np.flatnonzero(~dropped)]
+            assert got[column][~dropped].tolist() == expected, (runtime, column)
+        scored = mlflow_sparkonnx.transform(with_ids, str(path), runtime=runtime).orderBy("row").collect()
+        assert len(scored) == len(frame)
+        assert [r["prediction"] is None for r in scored] == dropped.tolist(), runtime
+        assert [r["user_twice"] is None for r in scored] == dropped.tolist(), runtime
