@@ -348,7 +348,7 @@ def _reads_a_string(ctx: Context, expression: Any) -> bool:
             side = side.this
         if isinstance(side, exp.Literal) and side.is_string:
             return True
-        if type(side) in (exp.Trim, exp.Concat, exp.DPipe):  # the string functions of _sql_strings
+        if type(side) in (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left):  # see _sql_strings
             return True
         if isinstance(side, exp.Column) and _column(ctx, side, None).spark_type == "string":
             return True

@@ -1,4 +1,5 @@
-"""SQLTransformer's string functions: ``TRIM``/``LTRIM``/``RTRIM``, ``LENGTH`` and ``CONCAT``/``||``.
+"""SQLTransformer's string functions: ``TRIM``/``LTRIM``/``RTRIM``, ``LENGTH``, ``CONCAT``/``||``,
+``SUBSTRING``/``SUBSTR``/``LEFT``.
 
 Spark's semantics, measured (pyspark 4.3): ``TRIM`` removes the space character (U+0020) only, not
 tabs, line breaks or other Unicode spaces; ``LENGTH`` counts code points (an emoji is 1) and is an
@@ -9,8 +10,12 @@ In the graph a string value is a ``[N, 1]`` string tensor (a literal stays a Pyt
 used). ``TRIM`` keeps the one match of an anchored-by-construction RE2 pattern (from the first to
 the last character that is not a space) found by onnxruntime's contrib ``Tokenizer``; ``LENGTH``
 counts the code points that ``Tokenizer`` splits out with ``(?s).``; ``CONCAT`` is ``StringConcat``
-(opset 20, see :func:`needs_string_concat`). ``TRIM(BOTH 'x' FROM s)`` and arguments of other types
-(which Spark casts to strings) are refused by name.
+(opset 20, see :func:`needs_string_concat`). ``SUBSTRING(s, pos, len)`` with integer literals
+(``pos`` 0 or more, Spark's 1-based position, 0 counting as 1; ``LEFT(s, n)`` is ``SUBSTRING(s, 1,
+n)``) keeps the first ``pos - 1 + len`` code points (one anchored RE2 match), splits them into code
+points and joins those from ``pos``: a string shorter than that gives what it has, as in Spark.
+``TRIM(BOTH 'x' FROM s)``, a negative or computed position, ``SUBSTRING`` without a length (past
+position 1) and arguments of other types (which Spark casts to strings) are refused by name.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ _TRIM_PATTERNS = {
     "LEADING": "(?s)[^ ].*",
     "TRAILING": "(?s).*[^ ]",
 }
+#: The furthest code point SUBSTRING/LEFT may reach (position + length): the graph splits that many.
+_SUBSTRING_REACH = 256
 #: Code points per chunk when LENGTH counts a long string.
 _CHUNK = 64
 _PYTHON_TRIM = {"BOTH": str.strip, "LEADING": str.lstrip, "TRAILING": str.rstrip}
@@ -97,14 +104,59 @@ def _trim(ctx: Context, expression: Any, active: str | None) -> Value:
     value = _string_argument(ctx, expression.this, active, construct)
     if value.literal is not None:
         return Value("string", "", literal=_PYTHON_TRIM[position](value.literal, " "))
-    first = ctx.op(
+    return Value("string", _column_of(ctx, _tokens(ctx, value.tensor, _TRIM_PATTERNS[position]), 0))
+
+
+def _column_of(ctx: Context, tokens: str, index: int) -> str:
+    """``[N, 1]``: column ``index`` of ``tokens``."""
+    return ctx.op(
         "Slice",
-        _tokens(ctx, value.tensor, _TRIM_PATTERNS[position]),
-        constant(ctx.scope, ctx.container, "sql_zero", INT64, [1], [0]),
-        constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1]),
+        tokens,
+        _int(ctx, index),
+        _int(ctx, index + 1),
         constant(ctx.scope, ctx.container, "sql_axis", INT64, [1], [1]),
     )
-    return Value("string", first)
+
+
+def _integer_literal(ctx: Context, expression: Any, active: str | None, construct: str, what: str) -> int:
+    value = translate(ctx, expression, active)
+    if value.spark_type not in ("int", "bigint") or value.literal is None or value.literal < 0:
+        raise UnsupportedSqlError(f"a {what} that is not an integer literal of 0 or more in {construct}")
+    return int(value.literal)
+
+
+def _substring(ctx: Context, expression: Any, active: str | None) -> Value:
+    """``SUBSTRING(s, pos, len)`` and ``LEFT(s, len)`` for literal ``pos >= 0`` and ``len``."""
+    from sqlglot import exp
+
+    construct = _construct(expression)
+    value = _string_argument(ctx, expression.this, active, construct)
+    if isinstance(expression, exp.Left):
+        start, length_node = 1, expression.expression
+    else:
+        start = _integer_literal(ctx, expression.args["start"], active, construct, "position")
+        length_node = expression.args.get("length")
+    if length_node is None:
+        if start > 1:
+            raise UnsupportedSqlError(f"SUBSTRING to the end of the string in {construct} (give a length)")
+        return value  # from the first code point to the end: the string itself
+    length = _integer_literal(ctx, length_node, active, construct, "length")
+    begin = max(start, 1) - 1  # Spark: position 0 is position 1
+    end = begin + length
+    if value.literal is not None:
+        return Value("string", "", literal=value.literal[begin:end])
+    if end > _SUBSTRING_REACH:
+        raise UnsupportedSqlError(f"SUBSTRING reaching past code point {_SUBSTRING_REACH} in {construct}")
+    if length == 0:
+        return Value("string", string_lookup(ctx, value.tensor, {}, default=""))
+    prefix = _column_of(ctx, _tokens(ctx, value.tensor, f"(?s)^.{{1,{end}}}"), 0)
+    blank = string_lookup(ctx, prefix, {}, default="")
+    points = ctx.op("Concat", _tokens(ctx, prefix, "(?s)."), *([blank] * end), axis=1)  # >= end columns
+    concat_version = version(ctx.container, STRING_CONCAT_OPSET)
+    joined = _column_of(ctx, points, begin)
+    for index in range(begin + 1, end):
+        joined = ctx.op("StringConcat", joined, _column_of(ctx, points, index), version=concat_version)
+    return Value("string", joined)
 
 
 def _length(ctx: Context, expression: Any, active: str | None) -> Value:
@@ -156,7 +208,14 @@ def string_handlers() -> dict[type, Any]:
     """The sqlglot expression types this module translates."""
     from sqlglot import exp
 
-    return {exp.Trim: _trim, exp.Length: _length, exp.Concat: _concat, exp.DPipe: _concat}
+    return {
+        exp.Trim: _trim,
+        exp.Length: _length,
+        exp.Concat: _concat,
+        exp.DPipe: _concat,
+        exp.Substring: _substring,
+        exp.Left: _substring,
+    }
 
 
 register_handlers(string_handlers())
@@ -170,7 +229,7 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
 
     while isinstance(expression, exp.Paren):
         expression = expression.this
-    if type(expression) in (exp.Trim, exp.Concat, exp.DPipe):  # exactly these (not CONCAT_WS)
+    if type(expression) in (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left):  # not CONCAT_WS
         return True
     if isinstance(expression, exp.Literal):
         return bool(expression.is_string)
@@ -180,8 +239,9 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
 
 
 def needs_string_concat(statement_expressions: list[Any]) -> bool:
-    """Whether any expression concatenates strings (the graph then needs opset 20)."""
+    """Whether any expression concatenates strings, SUBSTRING included (the graph then needs opset 20)."""
     from sqlglot import exp
 
-    found = (part for e in statement_expressions for part in e.find_all(exp.Concat, exp.DPipe))
-    return any(type(part) in (exp.Concat, exp.DPipe) for part in found)
+    joining = (exp.Concat, exp.DPipe, exp.Substring, exp.Left)
+    found = (part for e in statement_expressions for part in e.find_all(*joining))
+    return any(type(part) in joining for part in found)

@@ -319,6 +319,12 @@ STRING_EXPRESSIONS = {
     "self": "CAST(LTRIM(workclass) LIKE 'Self%' AS INT)",
     "short": "IF(LENGTH(RTRIM(workclass)) < 4, 1.5D, 2.5D)",
     "literal_chars": "LENGTH(CONCAT('日本', TRIM('  ab ')))",
+    "middle": "SUBSTRING(workclass, 2, 3)",  # code points from position 2
+    "first_two": "SUBSTR(workclass, 0, 2)",  # position 0 is position 1
+    "head": "LEFT(education, 4)",
+    "far": "SUBSTRING(workclass, 63, 4)",  # past the end of most rows: what there is, or ''
+    "initial_s": "CAST(SUBSTRING(TRIM(workclass), 1, 1) = 'S' AS INT)",
+    "whole": "SUBSTRING(education, 1)",
 }
 
 
@@ -373,6 +379,8 @@ def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_t
         ("TRIM(BOTH 'x' FROM workclass) = 'a'", "characters to remove"),
         ("TRIM(education || age)", "a bigint argument"),
         ("TRIM(workclass) = TRIM(education)", "two string columns"),
+        ("SUBSTRING(workclass, 3) = 'a'", "to the end of the string"),
+        ("SUBSTRING(workclass, -2, 1) = 'a'", "integer literal of 0 or more"),
         ("UPPER(workclass) = 'X'", "UPPER()"),
         ("age IN (1, 2)", "IN over a bigint"),
         ("workclass LIKE education", "not a string literal"),
