@@ -31,6 +31,7 @@ from pyspark.ml.feature import RegexTokenizer, Tokenizer
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
 from mlflow_sparkonnx.convert.converters._java_regex import java_to_re2, longest_match_differs, matches_empty
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._text import (
     PAD,
     STRING,
@@ -49,8 +50,32 @@ from mlflow_sparkonnx.convert.converters._text import (
 _logger = logging.getLogger(__name__)
 
 
-def lower_case(scope: Any, container: Any, texts: str) -> str:
-    """Lower-case a 1-D string tensor (``C.UTF-8``: the default ``en_US`` locale may be missing)."""
+#: Code points that Java 17 and onnxruntime's ``StringNormalizer`` lower-case differently (measured
+#: over every code point, pyspark 4.3 on Java 17, onnxruntime 1.32): İ (Java gives two characters)
+#: and letters newer than Java 17's Unicode tables (Java leaves them as they are).
+_LOWER_CASE_DIFFERS = (
+    "[\\x{130}\\x{1c89}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d2}\\x{a7d4}\\x{a7da}\\x{a7dc}"
+    "\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}]"
+)
+#: Rows holding one of them, or a Σ not followed by a cased letter (Java's final sigma gives ς there;
+#: a Σ after no letter gives σ in both, and is refused too: the rule is kept simple and safe).
+_LOWER_CASE_REFUSED = "(?s).*(?:" + _LOWER_CASE_DIFFERS + "|\\x{3a3}(?:[^\\p{Lu}\\p{Ll}\\p{Lt}]|\\z)).*"
+
+
+def lower_case(scope: Any, container: Any, texts: str, stage: Any, column: str) -> str:
+    """Lower-case a 1-D string tensor (``C.UTF-8``: the default ``en_US`` locale may be missing).
+
+    Rows that Java would lower-case otherwise (:data:`_LOWER_CASE_REFUSED`) are refused by the ONNX
+    runtime, naming the column and row: the graph would give other tokens there. The Spark runtime
+    scores them.
+    """
+    differs = op(scope, container, "RegexFullMatch", [texts], 20, pattern=_LOWER_CASE_REFUSED)
+    flags = op(scope, container, "Unsqueeze", [differs, ints(scope, container, "axis", [1])])
+    why = (
+        "a character the ONNX graph cannot lower-case as Java does (İ, a word-final Σ, or a letter newer "
+        "than Java 17's Unicode tables); score such rows with runtime='spark'"
+    )
+    refuse_rows(scope, container, flags, stage, column, why)
     return op(scope, container, "StringNormalizer", [texts], 10, case_change_action="LOWER", locale="C.UTF-8")
 
 
@@ -82,7 +107,10 @@ def trim(scope: Any, container: Any, tokens: str, mask: str) -> str:
 
 def convert_tokenizer(scope: Any, operator: Any, container: Any) -> None:
     """Lower-case, split on each Java whitespace character, drop trailing empty tokens."""
-    texts = lower_case(scope, container, documents(scope, container, operator.inputs[0]))
+    stage = operator.raw_operator
+    texts = lower_case(
+        scope, container, documents(scope, container, operator.inputs[0]), stage, stage.getInputCol()
+    )
     tokens, mask = split_on_whitespace(scope, container, texts)
     keep = drop_trailing_empty(scope, container, texts, tokens, mask)
     padded = trim(scope, container, tokens, keep)
@@ -145,7 +173,7 @@ def convert_regex_tokenizer(scope: Any, operator: Any, container: Any) -> None:
         )
     texts = documents(scope, container, operator.inputs[0])
     if stage.getToLowercase():
-        texts = lower_case(scope, container, texts)
+        texts = lower_case(scope, container, texts, stage, stage.getInputCol())
     if re2 is not None:
         tokens = regex_tokens(scope, container, texts, re2, gaps)
         keep = token_mask(scope, container, tokens)

@@ -107,15 +107,45 @@ def test_token_output_is_served_unpadded(spark, tmp_path, corpus):
 def test_known_lowercase_differences_are_caught(spark, tmp_path, text):
     """Java lower-cases a word-final Σ to ς and İ to i̇; ONNX's StringNormalizer does not.
 
-    Measured over every code point: 41 single characters differ (İ and 40 letters newer than
-    Java 17's Unicode tables), plus Java's context-dependent final sigma. Verification catches
-    them when the example holds such text.
+    Measured over every code point: 56 single characters differ (İ and letters newer than Java
+    17's Unicode tables), plus Java's context-dependent final sigma. The graph refuses such rows,
+    so an example holding one keeps the model from being verified, naming the row.
     """
     path = tmp_path / "greek"
     frame = pd.DataFrame({"text": ["plain text", text]})
     mlflow_sparkonnx.save_model(tokenize_and_hash(numFeatures=1 << 18), str(path), input_example=frame)
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert conf["onnx_status"] == "mismatch"
+    assert conf["onnx_status"] != "verified"
+    assert "row 1" in conf["onnx_reason"] and "lower-case" in conf["onnx_reason"], conf["onnx_reason"]
+
+
+#: Texts Java lower-cases otherwise than the graph would (refused by the ONNX runtime), and near
+#: misses that must score alike: a Σ inside a word, lower-case Greek, a Σ before a letter.
+LOWER_CASE_TEXTS = [
+    ("ΟΔΟΣ", True),  # word-final Σ: Java gives ς
+    ("ΟΔΟΣ ΚΑΙ", True),
+    ("İstanbul", True),  # İ: Java gives i + a combining dot
+    ("x\U00016ea0", True),  # a letter newer than Java 17's Unicode tables
+    ("ΣΟΦΙΑ", False),  # Σ before a letter: σ in both
+    ("λόγος σοφία", False),
+    ("Ünïcødé ÉCOLE", False),
+]
+
+
+def test_texts_java_lower_cases_otherwise_are_refused_by_the_onnx_runtime(spark, tmp_path):
+    path = tmp_path / "model"
+    model = tokenize_and_hash(numFeatures=1 << 10)
+    mlflow_sparkonnx.save_model(model, str(path), input_example=pd.DataFrame({"text": ["plain text", "b"]}))
+    onnx = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"})
+    texts = [text for text, _ in LOWER_CASE_TEXTS]
+    expected = spark_transform(model, spark, pd.DataFrame({"text": texts}), ["words", "tf"])
+    for i, (text, refused) in enumerate(LOWER_CASE_TEXTS):
+        batch = pd.DataFrame({"text": ["plain", text]})
+        if refused:
+            with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'text' row 1 .*lower-case"):
+                onnx.predict(batch)
+        else:
+            assert onnx.predict(batch)["tf"][1] == expected["tf"][i], text
 
 
 def with_hashing(*stages: object, column: str):
