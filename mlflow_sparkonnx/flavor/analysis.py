@@ -84,6 +84,12 @@ def example_to_frames(input_example: Any, spark: Any, limit: int) -> tuple[pd.Da
         limited = input_example.limit(limit)
         first = limited.first()
         columns = columns_from_spark_schema(limited.schema, first)
+        decimals = [c for c in columns if c.spark_type.startswith("decimal(")]
+        if decimals:  # the pyfunc takes numbers as doubles; a DECIMAL input would not round-trip
+            raise InvalidInputError(
+                f"Input column '{decimals[0].name}' is {decimals[0].spark_type}: cast it to double in the "
+                "input example and when scoring (DECIMAL outputs are supported, DECIMAL inputs are not)."
+            )
         return spark_frame_to_pandas(limited), columns
     if isinstance(input_example, pd.DataFrame):
         frame = input_example.head(limit).reset_index(drop=True)

@@ -33,6 +33,7 @@ from mlflow_sparkonnx.contract import CategoryRule, Column, NumericRule
 from mlflow_sparkonnx.convert.verify import verify_parity
 from mlflow_sparkonnx.exceptions import InvalidInputError
 from mlflow_sparkonnx.scoring.guards import find_violations, nulls_refused_by_onnx
+from mlflow_sparkonnx.scoring.runtimes.base import DROPPED_ROWS
 from mlflow_sparkonnx.scoring.runtimes.onnx_runtime import beyond_float32
 from mlflow_sparkonnx.scoring.runtimes.spark_runtime import SparkRuntime, first_failing_row
 from mlflow_sparkonnx.scoring.schema import coerce_inputs
@@ -258,10 +259,11 @@ def _probe_once(
             )
             return report, int(i)
     scored = [i for i, _ in single_rows]
+    graph_dropped = _dropped_by_graph(onnx_runtime, frame, scored)
     report = EdgeProbeReport(
         rows=len(frame),
-        scored=len(scored),
-        dropped=int(dropped.sum()),
+        scored=len(scored) - graph_dropped,
+        dropped=int(dropped.sum()) + graph_dropped,
         refused=int(refused.sum()) + len(refused_by_graph),
     )
     divergence = _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes)
@@ -301,6 +303,15 @@ def _beyond_float32(frame: pd.DataFrame, inputs: list[Column], float32_inputs: f
 
 #: A divergence: what differs, and the position of the probe row it shows on.
 _Divergence = tuple[str, int]
+
+
+def _dropped_by_graph(onnx_runtime: Any, frame: pd.DataFrame, rows: list[int]) -> int:
+    """How many of ``rows`` the graph drops (ALS's coldStartStrategy="drop"): null outputs, not scores."""
+    if not rows:
+        return 0
+    part = frame.iloc[rows].reset_index(drop=True)
+    runs = onnx_runtime.run_in_batches(part, len(part))
+    return int(sum(int(np.sum(raw[DROPPED_ROWS])) for _, raw in runs if DROPPED_ROWS in raw))
 
 
 def _batch_divergence(frame, scored, single_rows, onnx_runtime, outputs, probes) -> _Divergence | None:

@@ -197,7 +197,9 @@ def _spread(
             values = np.full(len(skip), np.nan)
             values[positions] = kept[f"{col.name}#{i}"]
             data[f"{col.name}#{i}"] = values
-        data[f"{col.name}#null"] = skip.copy()
+        nulls = skip.copy()
+        nulls[positions] = kept[f"{col.name}#null"]  # a kept row the graph dropped stays null
+        data[f"{col.name}#null"] = nulls
     return data
 
 

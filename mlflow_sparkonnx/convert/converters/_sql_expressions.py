@@ -294,6 +294,10 @@ def _compare_values(ctx: Context, expression: Any, active: str | None) -> tuple[
     kinds = {left.spark_type == "boolean", right.spark_type == "boolean"}
     if len(kinds) == 2 and "void" not in (left.spark_type, right.spark_type):
         raise UnsupportedSqlError(f"comparing a boolean with a number in {construct}")
+    if DECIMAL_CHOICE in (left.spark_type, right.spark_type):
+        raise UnsupportedSqlError(
+            f"a DECIMAL CASE result compared in {construct} (write its literals as doubles, e.g. 1.0D)"
+        )
     for value in (left, right):
         other = right if value is left else left
         if value.spark_type == "decimal" and other.spark_type != "double":

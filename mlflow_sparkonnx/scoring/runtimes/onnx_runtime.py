@@ -186,11 +186,16 @@ class OnnxRuntime:
     def _refuse_flagged_rows(self, flags: list[np.ndarray], part: Columns, offset: int) -> None:
         """Raise for the first row any row check flags (Spark raises on it mid-job); on that row,
         the check of the earliest stage."""
-        firsts = [
-            (int(np.argmax(f)), i)
-            for i, f in enumerate(flags)
-            if self._row_checks[i].action == "refuse" and f.any()
-        ]
+        firsts = []
+        dropped = None  # rows an earlier stage drops never reach a later stage's check (stage order)
+        for i, (flag, check) in enumerate(zip(flags, self._row_checks, strict=True)):
+            flag = np.asarray(flag, dtype=bool).ravel()
+            if check.action == "drop":
+                dropped = flag if dropped is None else dropped | flag
+                continue
+            live = flag if dropped is None else flag & ~dropped
+            if live.any():
+                firsts.append((int(np.argmax(live)), i))
         if not firsts:
             return
         row, index = min(firsts)

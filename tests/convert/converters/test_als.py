@@ -76,29 +76,42 @@ def test_ids_spark_refuses_are_refused_naming_column_and_row(loaded_with_double_
 def test_cold_start_drop_gives_null_outputs_where_spark_drops_the_row(spark, tmp_path, fitted):
     """coldStartStrategy="drop": Spark filters out the rows of unknown ids. Both pyfunc runtimes and
     both transform runtimes return every row, with every output null where Spark dropped it (the
-    SQL column beside the prediction too), and Spark's prediction bit for bit elsewhere."""
+    columns of the stages before and after ALS too), and Spark's values elsewhere. A stage after ALS
+    that would refuse the NaN prediction (VectorAssembler, handleInvalid="error") never sees those
+    rows, as in Spark; a StringIndexer skipping an unseen kind drops rows in the same batch."""
+    from pyspark.ml.feature import StringIndexerModel, VectorAssembler
+
     dropping = fitted[3].copy().setColdStartStrategy("drop")
     sql = SQLTransformer(statement="SELECT *, user * 2 AS user_twice FROM __THIS__")
-    model = PipelineModel(stages=[sql, dropping])
-    frame = scoring_frame(300, "int64")
+    kinds = StringIndexerModel.from_labels(["a", "b"], "kind", "kind_index", handleInvalid="skip")
+    assembler = VectorAssembler(inputCols=["prediction", "kind_index"], outputCol="features")
+    model = PipelineModel(stages=[sql, kinds, dropping, assembler])
+    frame = scoring_frame(300, "int64").assign(kind=["a", "b", "a"] * 100)
+    frame.loc[[5, 40, 41], "kind"] = "unseen"  # row 5 is also an unknown user
     path = tmp_path / "model"
-    outputs = ["user_twice", "prediction"]
+    outputs = ["user_twice", "prediction", "features"]
     mlflow_sparkonnx.save_model(model, str(path), input_example=frame, output_cols=outputs, onnx="require")
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert [c["action"] for c in conf["row_checks"] if "action" in c] == ["drop"]
+    actions = [(c["stage"].split()[0], c.get("action", "refuse")) for c in conf["row_checks"]]
+    assert ("ALSModel", "drop") in actions and actions[-1] == ("VectorAssembler", "refuse"), actions
+    assert conf["parity"]["edge_probes"]["dropped"] > 0
 
     with_ids = spark.createDataFrame(frame.assign(row=range(len(frame))))
     kept = {r["row"]: r for r in model.transform(with_ids).select("row", *outputs).collect()}
     dropped = np.array([i not in kept for i in range(len(frame))])
-    assert 20 <= dropped.sum() < len(frame)  # the unknown users and items of scoring_frame
+    assert 20 <= dropped.sum() < len(frame)  # the unknown users and items, and the unseen kinds
     for runtime in ("onnx", "spark"):
         got = mlflow.pyfunc.load_model(str(path), model_config={"runtime": runtime}).predict(frame)
         assert len(got) == len(frame)
-        for column in outputs:
+        for column in ("user_twice", "prediction"):
             assert np.isnan(got[column][dropped]).all(), (runtime, column)
             expected = [float(kept[i][column]) for i in np.flatnonzero(~dropped)]
             assert got[column][~dropped].tolist() == expected, (runtime, column)
+        assert got["features"][dropped].isna().all(), runtime
         scored = mlflow_sparkonnx.transform(with_ids, str(path), runtime=runtime).orderBy("row").collect()
         assert len(scored) == len(frame)
-        assert [r["prediction"] is None for r in scored] == dropped.tolist(), runtime
-        assert [r["user_twice"] is None for r in scored] == dropped.tolist(), runtime
+        for column in outputs:
+            assert [r[column] is None for r in scored] == dropped.tolist(), (runtime, column)
+        assert [list(r["features"]) for r in scored if r["features"] is not None] == [
+            kept[i]["features"].toArray().tolist() for i in np.flatnonzero(~dropped)
+        ], runtime

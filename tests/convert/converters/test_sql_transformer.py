@@ -445,6 +445,7 @@ def test_decimal_case_results_match_spark_as_outputs_and_features(
     [
         ("CASE WHEN age > 40 THEN 1.0 ELSE 0.0 END * 2", "DECIMAL CASE result used"),
         ("CASE WHEN age > 40 THEN 1.5 ELSE age END", "decimal arithmetic"),
+        ("CASE WHEN age > 40 THEN 1.5 ELSE 0.5 END = 1.5", "DECIMAL CASE result compared"),
     ],
 )
 def test_decimal_case_results_used_further_are_refused_by_name(spark, tmp_path, expression, named):
@@ -455,3 +456,13 @@ def test_decimal_case_results_used_further_are_refused_by_name(spark, tmp_path, 
     conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
     assert conf["onnx_status"] == "unsupported"
     assert named in conf["onnx_reason"], conf["onnx_reason"]
+
+
+def test_a_decimal_input_column_is_refused_naming_it(spark, tmp_path):
+    from decimal import Decimal
+
+    example = spark.createDataFrame([(Decimal("1.50"),), (Decimal("2.25"),)], "price decimal(10,2)")
+    model = PipelineModel(stages=[SQLTransformer(statement="SELECT *, price * 2 AS twice FROM __THIS__")])
+    with pytest.raises(InvalidInputError, match=r"'price' is decimal\(10,2\): cast it to double"):
+        mlflow_sparkonnx.save_model(model, str(tmp_path / "m"), input_example=example)
+    assert not (tmp_path / "m").exists()
