@@ -23,6 +23,13 @@ TEXT_OPSET = 20
 STRING = TensorProto.STRING
 #: Fills token rows after their last real token; invalid UTF-8, so never a real token.
 PAD = b"\xff\xfesparkonnx-pad"
+#: Code points that Java 17 and onnxruntime's ``StringNormalizer`` lower-case differently (measured
+#: over every code point, pyspark 4.3 on Java 17, onnxruntime 1.32): İ (Java gives two characters)
+#: and letters newer than Java 17's Unicode tables (Java leaves them as they are).
+LOWER_CASE_DIFFERS = (
+    "[\\x{130}\\x{1c89}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d2}\\x{a7d4}\\x{a7da}\\x{a7dc}"
+    "\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}]"
+)
 #: What Java's regex ``\s`` matches (Spark's Tokenizer splits on it).
 JAVA_WHITESPACE = (" ", "\t", "\n", "\x0b", "\f", "\r")
 

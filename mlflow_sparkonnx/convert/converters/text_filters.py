@@ -3,7 +3,10 @@
 - StopWordsRemover: a token is dropped when it (lower-cased, unless ``caseSensitive``) is in the
   stop list (lower-cased the way Java's ``toLowerCase`` does, which Python's ``str.lower``
   matches). ``inputCols``/``outputCols`` share the list and ``caseSensitive``: one filter per
-  column pair. Only stages in an English (or root) locale convert when lower-casing.
+  column pair. Only stages in an English (or root) locale convert when lower-casing. Tokens are
+  lower-cased by onnxruntime, which differs from Java on a few characters (``LOWER_CASE_DIFFERS``,
+  and Σ): where that could change the answer (such a token that the graph finds in the list, or any
+  such token when the list holds a non-ASCII word) the ONNX runtime refuses the row.
 - NGram: ``n`` consecutive tokens joined by ``" "``; rows with fewer than ``n`` tokens give none.
 """
 
@@ -16,7 +19,9 @@ from pyspark.ml.feature import NGram, StopWordsRemover
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._text import (
+    LOWER_CASE_DIFFERS,
     STRING,
     TEXT_OPSET,
     compact,
@@ -30,6 +35,9 @@ from mlflow_sparkonnx.convert.converters._text import (
 )
 
 _logger = logging.getLogger(__name__)
+
+#: A token holding a character Java and onnxruntime lower-case differently, or a Σ (final sigma).
+_DIFFERS_IN_TOKEN = "(?s).*(?:" + LOWER_CASE_DIFFERS + "|\\x{3a3}).*"
 
 
 def _lower_tokens(scope: Any, container: Any, tokens: str) -> str:
@@ -57,13 +65,14 @@ def convert_stop_words_remover(scope: Any, operator: Any, container: Any) -> Non
         raise NotImplementedError(f"StopWordsRemover lower-cases in locale {locale!r}; only English converts")
     words = sorted({w if case_sensitive else w.lower() for w in stage.getStopWords()})
     for variable, output in zip(operator.inputs, operator.outputs, strict=True):
-        _remove_stop_words(scope, container, variable.full_name, output.full_name, words, case_sensitive)
+        _remove_stop_words(scope, container, stage, variable, output.full_name, words, case_sensitive)
 
 
 def _remove_stop_words(
-    scope: Any, container: Any, tokens: str, output: str, words: list[str], case_sensitive: bool
+    scope: Any, container: Any, stage: Any, variable: Any, output: str, words: list[str], case_sensitive: bool
 ) -> None:
     """One column: ``[N, T]`` padded tokens without the stop words, compacted and re-padded."""
+    tokens = variable.full_name
     mask = token_mask(scope, container, tokens)
     if words:
         looked_up = tokens
@@ -84,10 +93,32 @@ def _remove_stop_words(
         )
         zero = constant(scope, container, "zero", INT64, [], [0])
         kept = op(scope, container, "Equal", [is_stop, zero])
+        if not case_sensitive:
+            _refuse_lower_case_differences(scope, container, stage, variable.raw_name, cleaned, kept, words)
         mask = op(scope, container, "And", [mask, kept], 7)
     tokens, mask = compact(scope, container, tokens, mask)
     padded = with_padding(scope, container, tokens, mask)
     op(scope, container, "Identity", [padded], 16, output=output)
+
+
+def _refuse_lower_case_differences(
+    scope: Any, container: Any, stage: Any, column: str, tokens: str, kept: str, words: list[str]
+) -> None:
+    """Refuse rows where onnxruntime's lower-casing could decide otherwise than Java's.
+
+    A token holding a character of ``LOWER_CASE_DIFFERS`` or a Σ lower-cases differently; with an
+    ASCII stop list only a token the graph finds in the list can be answered otherwise (İ becomes
+    ``i`` here, ``i`` and a combining dot in Java), with any other list every such token is.
+    """
+    differs = op(scope, container, "RegexFullMatch", [tokens], 20, pattern=_DIFFERS_IN_TOKEN)
+    if all(word.isascii() for word in words):
+        found = op(scope, container, "Not", [kept], 1)
+        differs = op(scope, container, "And", [differs, found], 7)
+    why = (
+        "a token the ONNX graph cannot lower-case as Java does (İ, Σ, or a letter newer than Java 17's "
+        "Unicode tables) where that decides whether it is a stop word; score such rows with runtime='spark'"
+    )
+    refuse_rows(scope, container, differs, stage, column, why)
 
 
 def convert_ngram(scope: Any, operator: Any, container: Any) -> None:

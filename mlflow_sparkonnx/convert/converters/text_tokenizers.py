@@ -33,6 +33,7 @@ from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_co
 from mlflow_sparkonnx.convert.converters._java_regex import java_to_re2, longest_match_differs, matches_empty
 from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._text import (
+    LOWER_CASE_DIFFERS,
     PAD,
     STRING,
     TEXT_OPSET,
@@ -49,17 +50,10 @@ from mlflow_sparkonnx.convert.converters._text import (
 
 _logger = logging.getLogger(__name__)
 
-
-#: Code points that Java 17 and onnxruntime's ``StringNormalizer`` lower-case differently (measured
-#: over every code point, pyspark 4.3 on Java 17, onnxruntime 1.32): İ (Java gives two characters)
-#: and letters newer than Java 17's Unicode tables (Java leaves them as they are).
-_LOWER_CASE_DIFFERS = (
-    "[\\x{130}\\x{1c89}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d2}\\x{a7d4}\\x{a7da}\\x{a7dc}"
-    "\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}]"
-)
-#: Rows holding one of them, or a Σ not followed by a cased letter (Java's final sigma gives ς there;
-#: a Σ after no letter gives σ in both, and is refused too: the rule is kept simple and safe).
-_LOWER_CASE_REFUSED = "(?s).*(?:" + _LOWER_CASE_DIFFERS + "|\\x{3a3}(?:[^\\p{Lu}\\p{Ll}\\p{Lt}]|\\z)).*"
+#: Texts holding a character of ``LOWER_CASE_DIFFERS``, or a Σ not followed by a cased letter (Java's
+#: final sigma gives ς there; a Σ after no letter gives σ in both, and is refused too: the rule is
+#: kept simple and safe).
+_LOWER_CASE_REFUSED = "(?s).*(?:" + LOWER_CASE_DIFFERS + "|\\x{3a3}(?:[^\\p{Lu}\\p{Ll}\\p{Lt}]|\\z)).*"
 
 
 def lower_case(scope: Any, container: Any, texts: str, stage: Any, column: str) -> str:

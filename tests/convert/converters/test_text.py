@@ -148,6 +148,33 @@ def test_texts_java_lower_cases_otherwise_are_refused_by_the_onnx_runtime(spark,
             assert onnx.predict(batch)["tf"][1] == expected["tf"][i], text
 
 
+def test_stop_words_the_graph_would_lower_case_otherwise_are_refused(spark, tmp_path):
+    """StopWordsRemover lower-cases tokens to look them up. onnxruntime turns İN into "in" (a stop
+    word), Java into "i̇n" (not one): the ONNX runtime refuses that row. With an ASCII list a token
+    the graph does not find scores (İSTANBUL, ΚΑΙΣ); with a non-ASCII list every such token is refused."""
+    from pyspark.ml.feature import RegexTokenizer, StopWordsRemover
+
+    tokenizer = RegexTokenizer(inputCol="text", outputCol="words", pattern="\\s", toLowercase=False)
+    english = StopWordsRemover(inputCol="words", outputCol="kept")
+    greek = StopWordsRemover(inputCol="words", outputCol="kept", stopWords=["και", "ς"])
+    batch = ["plain words", "the İN word", "İSTANBUL ΚΑΙΣ", "ΚΑΙ ΣΟΦΙΑ"]
+    refused = {"english": [1], "greek": [1, 2, 3]}  # with the Greek list: İN, ΚΑΙΣ and ΣΟΦΙΑ
+    for name, remover in (("english", english), ("greek", greek)):
+        model = PipelineModel(stages=[tokenizer, remover])
+        path = tmp_path / name
+        example = pd.DataFrame({"text": ["plain words", "the of and"]})
+        mlflow_sparkonnx.save_model(model, str(path), input_example=example, onnx="require")
+        onnx = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"})
+        expected = spark_transform(model, spark, pd.DataFrame({"text": batch}), ["kept"])["kept"]
+        for row, text in enumerate(batch):
+            frame = pd.DataFrame({"text": ["plain", text]})
+            if row in refused[name]:
+                with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'words' .*row 1 .*stop word"):
+                    onnx.predict(frame)
+            else:
+                assert onnx.predict(frame)["kept"][1] == expected[row], (name, text)
+
+
 def with_hashing(*stages: object, column: str):
     from pyspark.ml.feature import HashingTF
 
