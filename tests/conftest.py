@@ -242,8 +242,7 @@ def mismatch_pipeline(mismatch_fitted_pipeline):
 @pytest.fixture(scope="session")
 def sql_pipeline(spark, adult_train):
     """SQLTransformer → VectorAssembler → LinearRegression, native only: the statement uses a string
-    function (UPPER: Java and onnxruntime case-map some characters differently), which the
-    SQLTransformer converter deliberately leaves unsupported."""
+    function (REVERSE), which the SQLTransformer converter leaves unsupported."""
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import SQLTransformer, VectorAssembler
     from pyspark.ml.regression import LinearRegression
@@ -251,7 +250,7 @@ def sql_pipeline(spark, adult_train):
     stages = [
         SQLTransformer(
             statement="SELECT *, age * education_num AS age_x_education, "
-            "LENGTH(UPPER(workclass)) AS workclass_length FROM __THIS__"
+            "LENGTH(REVERSE(workclass)) AS workclass_length FROM __THIS__"
         ),
         VectorAssembler(inputCols=["age", "age_x_education"], outputCol="features"),
         LinearRegression(labelCol="hours_per_week", maxIter=5),

@@ -64,9 +64,9 @@ def test_unsupported_stage_is_named_with_the_construct(saved_models):
     first, *rest = report["stages"]
     assert first["class_name"].endswith("SQLTransformer")
     assert (first["converter"], first["status"]) == ("sparkonnx", "unsupported")
-    assert "UPPER" in first["reason"].upper()
+    assert "REVERSE" in first["reason"].upper()
     # The converter refused the whole pipeline; every stage carries that reason.
-    assert all(s["status"] == "unsupported" and "UPPER" in s["reason"].upper() for s in rest)
+    assert all(s["status"] == "unsupported" and "REVERSE" in s["reason"].upper() for s in rest)
     assert report["parity"] is None
 
 

@@ -63,6 +63,8 @@ class Context:
     container: Any
     columns: dict[str, Any]  # name -> Value, or a function making it (called on first use)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (Spark error class, bool [N,1])
+    #: Rows the ONNX runtime refuses although Spark scores them (why, bool [N,1]): see _sql_strings.
+    refusals: list[tuple[str, str]] = field(default_factory=list)
 
     def const(self, value: float, hint: str = "sql_const") -> str:
         return constant(self.scope, self.container, hint, DOUBLE, [1, 1], [float(value)])
@@ -352,7 +354,8 @@ def _reads_a_string(ctx: Context, expression: Any) -> bool:
             side = side.this
         if isinstance(side, exp.Literal) and side.is_string:
             return True
-        if type(side) in (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left):  # see _sql_strings
+        if type(side) in (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left, exp.Lower, exp.Upper):
+            # the string functions of _sql_strings (which imports this module)
             return True
         if isinstance(side, exp.Column) and _column(ctx, side, None).spark_type == "string":
             return True

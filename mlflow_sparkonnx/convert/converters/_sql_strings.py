@@ -20,6 +20,7 @@ position 1) and arguments of other types (which Spark casts to strings) are refu
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from onnx import TensorProto
@@ -33,7 +34,7 @@ from mlflow_sparkonnx.convert.converters._sql_expressions import (
     string_lookup,
     translate,
 )
-from mlflow_sparkonnx.convert.converters._text import version
+from mlflow_sparkonnx.convert.converters._text import LOWER_CASE_REFUSED, UPPER_CASE_REFUSED, version
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 STRING = TensorProto.STRING
@@ -204,6 +205,33 @@ def _concat(ctx: Context, expression: Any, active: str | None) -> Value:
     return Value("string", joined)
 
 
+_CASE_CHANGES = {"LOWER": LOWER_CASE_REFUSED, "UPPER": UPPER_CASE_REFUSED}
+
+
+def _case_change(action: str) -> Any:
+    """``LOWER``/``UPPER``: onnxruntime's ``StringNormalizer``; a row holding a character Java maps
+    otherwise (measured over every code point, see ``_text``) is refused by the ONNX runtime."""
+
+    def handle(ctx: Context, expression: Any, active: str | None) -> Value:
+        construct = _construct(expression)
+        value = _string_argument(ctx, expression.this, active, construct)
+        if value.literal is not None:
+            raise UnsupportedSqlError(f"{action} of a literal in {construct} (write the literal changed)")
+        flat = ctx.op("Reshape", value.tensor, _int(ctx, -1), version=14)
+        opset = version(ctx.container, 20)
+        differs = ctx.op("RegexFullMatch", flat, version=opset, pattern=_CASE_CHANGES[action])
+        differs = ctx.op("Unsqueeze", differs, _int(ctx, 1))
+        why = (
+            f"a character the ONNX graph cannot {action.lower()}-case as Java does (see "
+            "docs/input-rules.md); score such rows with runtime='spark'"
+        )
+        ctx.refusals.append((why, ctx.and_(differs, active) or differs))
+        changed = ctx.op("StringNormalizer", flat, version=10, case_change_action=action, locale="C.UTF-8")
+        return Value("string", ctx.op("Unsqueeze", changed, _int(ctx, 1)))
+
+    return handle
+
+
 def string_handlers() -> dict[type, Any]:
     """The sqlglot expression types this module translates."""
     from sqlglot import exp
@@ -215,6 +243,8 @@ def string_handlers() -> dict[type, Any]:
         exp.DPipe: _concat,
         exp.Substring: _substring,
         exp.Left: _substring,
+        exp.Lower: _case_change("LOWER"),
+        exp.Upper: _case_change("UPPER"),
     }
 
 
@@ -229,7 +259,7 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
 
     while isinstance(expression, exp.Paren):
         expression = expression.this
-    if type(expression) in (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left):  # not CONCAT_WS
+    if type(expression) in string_function_types():  # exactly these (not CONCAT_WS, a subclass)
         return True
     if isinstance(expression, exp.Literal):
         return bool(expression.is_string)
@@ -238,10 +268,17 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
     return False
 
 
+@functools.cache
+def string_function_types() -> tuple[type, ...]:
+    """The sqlglot types of the string functions translated here (exactly these: not subclasses)."""
+    from sqlglot import exp
+
+    return (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left, exp.Lower, exp.Upper)
+
+
 def needs_string_concat(statement_expressions: list[Any]) -> bool:
     """Whether any expression concatenates strings, SUBSTRING included (the graph then needs opset 20)."""
     from sqlglot import exp
 
-    joining = (exp.Concat, exp.DPipe, exp.Substring, exp.Left)
-    found = (part for e in statement_expressions for part in e.find_all(*joining))
-    return any(type(part) in joining for part in found)
+    found = (part for e in statement_expressions for part in e.find_all(*string_function_types()))
+    return any(type(part) in string_function_types() and not isinstance(part, exp.Trim) for part in found)

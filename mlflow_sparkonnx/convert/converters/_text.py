@@ -30,6 +30,24 @@ LOWER_CASE_DIFFERS = (
     "[\\x{130}\\x{1c89}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d2}\\x{a7d4}\\x{a7da}\\x{a7dc}"
     "\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}]"
 )
+#: Code points that Java 17's ``toUpperCase`` and onnxruntime's upper-casing map differently (measured
+#: as above): ß and the ligatures Java expands (ß → SS), and letters newer than Java 17's tables.
+UPPER_CASE_DIFFERS = (
+    "["
+    "\\x{df}\\x{149}\\x{19b}\\x{1f0}\\x{264}\\x{390}\\x{3b0}\\x{587}\\x{1c8a}"
+    "\\x{1e96}-\\x{1e9a}\\x{1f50}\\x{1f52}\\x{1f54}\\x{1f56}\\x{1f80}-\\x{1faf}"
+    "\\x{1fb2}-\\x{1fb4}\\x{1fb6}-\\x{1fb7}\\x{1fbc}\\x{1fc2}-\\x{1fc4}\\x{1fc6}-\\x{1fc7}"
+    "\\x{1fcc}\\x{1fd2}-\\x{1fd3}\\x{1fd6}-\\x{1fd7}\\x{1fe2}-\\x{1fe4}\\x{1fe6}-\\x{1fe7}"
+    "\\x{1ff2}-\\x{1ff4}\\x{1ff6}-\\x{1ff7}\\x{1ffc}\\x{a7cd}\\x{a7cf}\\x{a7d3}\\x{a7d5}"
+    "\\x{a7db}\\x{fb00}-\\x{fb06}\\x{fb13}-\\x{fb17}\\x{10d70}-\\x{10d85}\\x{16ebb}-\\x{16ed3}"
+    "]"
+)
+#: Texts Java lower-cases otherwise than onnxruntime: one of ``LOWER_CASE_DIFFERS``, or a Σ not followed
+#: by a cased letter (Java's final sigma gives ς there; a Σ after no letter gives σ in both, and is
+#: refused too: the rule is kept simple and safe).
+LOWER_CASE_REFUSED = "(?s).*(?:" + LOWER_CASE_DIFFERS + "|\\x{3a3}(?:[^\\p{Lu}\\p{Ll}\\p{Lt}]|\\z)).*"
+#: Texts Java upper-cases otherwise than onnxruntime.
+UPPER_CASE_REFUSED = "(?s).*" + UPPER_CASE_DIFFERS + ".*"
 #: What Java's regex ``\s`` matches (Spark's Tokenizer splits on it).
 JAVA_WHITESPACE = (" ", "\t", "\n", "\x0b", "\f", "\r")
 

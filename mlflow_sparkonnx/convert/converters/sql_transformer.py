@@ -215,6 +215,13 @@ def _refuse_error_rows(ctx: Context, stage: Any, errors: list[tuple[str, str]], 
     refuse_rows(ctx.scope, ctx.container, flags, stage, alias, f"Spark raises {classes} computing it")
 
 
+def _refuse_onnx_only(ctx: Context, stage: Any, alias: str) -> None:
+    """Rows the graph cannot compute as Spark does (LOWER/UPPER of some characters): refused."""
+    for why, flags in ctx.refusals:
+        refuse_rows(ctx.scope, ctx.container, flags, stage, alias, why)
+    ctx.refusals.clear()
+
+
 def _check_types_with_spark(stage: Any, spark: Any, types: dict[str, str], produced: dict[str, str]) -> None:
     """Spark's own output types for the statement must be the ones the translation assumed."""
     from pyspark.sql.types import StructField, StructType, _parse_datatype_string
@@ -258,6 +265,7 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
             produced[alias] = "string"  # never null: string columns and these functions give no null
             if len(ctx.errors) > first_error:  # no string function raises today; keep it that way
                 raise UnsupportedSqlError(f"a string result for '{alias}' that Spark may refuse")
+            _refuse_onnx_only(ctx, stage, alias)
             node(scope, container, "Identity", [value.tensor], op_version=14, output=outputs[alias].full_name)
             continue
         if value.spark_type == "string" or declared_string:
@@ -278,6 +286,7 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
         errors = ctx.errors[first_error:]
         if errors:
             _refuse_error_rows(ctx, stage, errors, alias)
+        _refuse_onnx_only(ctx, stage, alias)
         node(scope, container, "Identity", [tensor], op_version=14, output=outputs[alias].full_name)
     _check_types_with_spark(stage, spark, types, produced)
 

@@ -33,7 +33,7 @@ from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_co
 from mlflow_sparkonnx.convert.converters._java_regex import java_to_re2, longest_match_differs, matches_empty
 from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
 from mlflow_sparkonnx.convert.converters._text import (
-    LOWER_CASE_DIFFERS,
+    LOWER_CASE_REFUSED,
     PAD,
     STRING,
     TEXT_OPSET,
@@ -50,20 +50,15 @@ from mlflow_sparkonnx.convert.converters._text import (
 
 _logger = logging.getLogger(__name__)
 
-#: Texts holding a character of ``LOWER_CASE_DIFFERS``, or a Σ not followed by a cased letter (Java's
-#: final sigma gives ς there; a Σ after no letter gives σ in both, and is refused too: the rule is
-#: kept simple and safe).
-_LOWER_CASE_REFUSED = "(?s).*(?:" + LOWER_CASE_DIFFERS + "|\\x{3a3}(?:[^\\p{Lu}\\p{Ll}\\p{Lt}]|\\z)).*"
-
 
 def lower_case(scope: Any, container: Any, texts: str, stage: Any, column: str) -> str:
     """Lower-case a 1-D string tensor (``C.UTF-8``: the default ``en_US`` locale may be missing).
 
-    Rows that Java would lower-case otherwise (:data:`_LOWER_CASE_REFUSED`) are refused by the ONNX
+    Rows that Java would lower-case otherwise (:data:`LOWER_CASE_REFUSED`) are refused by the ONNX
     runtime, naming the column and row: the graph would give other tokens there. The Spark runtime
     scores them.
     """
-    differs = op(scope, container, "RegexFullMatch", [texts], 20, pattern=_LOWER_CASE_REFUSED)
+    differs = op(scope, container, "RegexFullMatch", [texts], 20, pattern=LOWER_CASE_REFUSED)
     flags = op(scope, container, "Unsqueeze", [differs, ints(scope, container, "axis", [1])])
     why = (
         "a character the ONNX graph cannot lower-case as Java does (İ, a word-final Σ, or a letter newer "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -325,6 +326,9 @@ STRING_EXPRESSIONS = {
     "far": "SUBSTRING(workclass, 63, 4)",  # past the end of most rows: what there is, or ''
     "initial_s": "CAST(SUBSTRING(TRIM(workclass), 1, 1) = 'S' AS INT)",
     "whole": "SUBSTRING(education, 1)",
+    "lower": "LOWER(workclass)",
+    "upper": "UPPER(education)",
+    "is_private_any_case": "CAST(UPPER(TRIM(workclass)) = 'PRIVATE' AS INT)",
 }
 
 
@@ -381,7 +385,8 @@ def test_a_string_written_by_sql_feeds_a_string_indexer(spark, tmp_path, adult_t
         ("TRIM(workclass) = TRIM(education)", "two string columns"),
         ("SUBSTRING(workclass, 3) = 'a'", "to the end of the string"),
         ("SUBSTRING(workclass, -2, 1) = 'a'", "integer literal of 0 or more"),
-        ("UPPER(workclass) = 'X'", "UPPER()"),
+        ("REVERSE(workclass) = 'X'", "REVERSE()"),
+        ("UPPER('abc') = 'X'", "UPPER of a literal"),
         ("age IN (1, 2)", "IN over a bigint"),
         ("workclass LIKE education", "not a string literal"),
         ("workclass ILIKE 'a%'", "ILIKE"),
@@ -466,3 +471,20 @@ def test_a_decimal_input_column_is_refused_naming_it(spark, tmp_path):
     with pytest.raises(InvalidInputError, match=r"'price' is decimal\(10,2\): cast it to double"):
         mlflow_sparkonnx.save_model(model, str(tmp_path / "m"), input_example=example)
     assert not (tmp_path / "m").exists()
+
+
+def test_lower_and_upper_refuse_what_java_maps_otherwise_in_the_onnx_runtime(spark, tmp_path):
+    """Java 17 lower-cases İ to i and a combining dot and a word-final Σ to ς, and upper-cases ß to SS;
+    onnxruntime does not. Those rows are refused by the ONNX runtime, scored by the Spark runtime."""
+    statement = "SELECT *, LOWER(a) AS low, UPPER(b) AS up FROM __THIS__"
+    model = PipelineModel(stages=[SQLTransformer(statement=statement)])
+    path = tmp_path / "m"
+    example = pd.DataFrame({"a": ["Private", "ΣΟΦΙΑ"], "b": ["Privaté", "x"]})
+    mlflow_sparkonnx.save_model(model, str(path), input_example=example, onnx="require")
+    onnx = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "onnx"})
+    spark_model = mlflow.pyfunc.load_model(str(path), model_config={"runtime": "spark"})
+    for a, b, column in (("İstanbul", "x", "low"), ("ΟΔΟΣ", "x", "low"), ("x", "straße", "up")):
+        frame = pd.DataFrame({"a": ["ok", a], "b": ["ok", b]})
+        with pytest.raises(InvalidInputError, match=rf"'{column}' .*row 1 .*-case as Java does"):
+            onnx.predict(frame)
+        assert spark_model.predict(frame)[column][1] in ("i̇stanbul", "οδος", "STRASSE")
