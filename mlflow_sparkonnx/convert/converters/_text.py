@@ -23,23 +23,30 @@ TEXT_OPSET = 20
 STRING = TensorProto.STRING
 #: Fills token rows after their last real token; invalid UTF-8, so never a real token.
 PAD = b"\xff\xfesparkonnx-pad"
-#: Code points that Java 17 and onnxruntime's ``StringNormalizer`` lower-case differently (measured
-#: over every code point, pyspark 4.3 on Java 17, onnxruntime 1.32): İ (Java gives two characters)
-#: and letters newer than Java 17's Unicode tables (Java leaves them as they are).
+#: Code points whose lower case onnxruntime's ``StringNormalizer`` gives otherwise than Spark, measured
+#: over every code point (onnxruntime 1.32 on this machine's glibc; pyspark 4.3 on Java 17): the union
+#: of Java 17's ``toLowerCase`` (Tokenizer, StopWordsRemover, SQL with
+#: ``spark.sql.icu.caseMappings.enabled=false``: 41 differ) and ICU's (SQL's default: 56).
+#: İ (Java gives two characters), and letters newer than one side's Unicode tables.
 LOWER_CASE_DIFFERS = (
-    "[\\x{130}\\x{1c89}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d2}\\x{a7d4}\\x{a7da}\\x{a7dc}"
-    "\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}]"
+    "["
+    "\\x{130}\\x{1c89}\\x{2c2f}\\x{a7c0}\\x{a7cb}-\\x{a7cc}\\x{a7ce}\\x{a7d0}\\x{a7d2}\\x{a7d4}"
+    "\\x{a7d6}\\x{a7d8}\\x{a7da}\\x{a7dc}\\x{10570}-\\x{1057a}\\x{1057c}-\\x{1058a}"
+    "\\x{1058c}-\\x{10592}\\x{10594}-\\x{10595}\\x{10d50}-\\x{10d65}\\x{16ea0}-\\x{16eb8}"
+    "]"
 )
-#: Code points that Java 17's ``toUpperCase`` and onnxruntime's upper-casing map differently (measured
-#: as above): ß and the ligatures Java expands (ß → SS), and letters newer than Java 17's tables.
+#: The same for upper case (142 with Java 17, 157 with ICU): ß and the ligatures Java
+#: and ICU expand (ß → SS), and newer letters.
 UPPER_CASE_DIFFERS = (
     "["
     "\\x{df}\\x{149}\\x{19b}\\x{1f0}\\x{264}\\x{390}\\x{3b0}\\x{587}\\x{1c8a}"
     "\\x{1e96}-\\x{1e9a}\\x{1f50}\\x{1f52}\\x{1f54}\\x{1f56}\\x{1f80}-\\x{1faf}"
     "\\x{1fb2}-\\x{1fb4}\\x{1fb6}-\\x{1fb7}\\x{1fbc}\\x{1fc2}-\\x{1fc4}\\x{1fc6}-\\x{1fc7}"
     "\\x{1fcc}\\x{1fd2}-\\x{1fd3}\\x{1fd6}-\\x{1fd7}\\x{1fe2}-\\x{1fe4}\\x{1fe6}-\\x{1fe7}"
-    "\\x{1ff2}-\\x{1ff4}\\x{1ff6}-\\x{1ff7}\\x{1ffc}\\x{a7cd}\\x{a7cf}\\x{a7d3}\\x{a7d5}"
-    "\\x{a7db}\\x{fb00}-\\x{fb06}\\x{fb13}-\\x{fb17}\\x{10d70}-\\x{10d85}\\x{16ebb}-\\x{16ed3}"
+    "\\x{1ff2}-\\x{1ff4}\\x{1ff6}-\\x{1ff7}\\x{1ffc}\\x{2c5f}\\x{a7c1}\\x{a7cd}\\x{a7cf}"
+    "\\x{a7d1}\\x{a7d3}\\x{a7d5}\\x{a7d7}\\x{a7d9}\\x{a7db}\\x{fb00}-\\x{fb06}"
+    "\\x{fb13}-\\x{fb17}\\x{10597}-\\x{105a1}\\x{105a3}-\\x{105b1}\\x{105b3}-\\x{105b9}"
+    "\\x{105bb}-\\x{105bc}\\x{10d70}-\\x{10d85}\\x{16ebb}-\\x{16ed3}"
     "]"
 )
 #: Texts Java lower-cases otherwise than onnxruntime: one of ``LOWER_CASE_DIFFERS``, or a Σ not followed
