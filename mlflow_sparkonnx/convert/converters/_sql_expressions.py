@@ -460,25 +460,8 @@ def _like(ctx: Context, expression: Any, active: str | None) -> Value:
         )
     if pattern.spark_type != "string" or pattern.literal is None:
         raise UnsupportedSqlError(f"LIKE with a pattern that is not a string literal in {construct}")
-    re2 = like_pattern_to_re2(pattern.literal)
-    flat = ctx.op(
-        "Reshape", value.tensor, constant(ctx.scope, ctx.container, "like_flat", INT64, [1], [-1]), version=14
-    )
-    tokens = node(
-        ctx.scope,
-        ctx.container,
-        "Tokenizer",
-        [flat],
-        op_version=1,
-        op_domain="com.microsoft",
-        mark=0,
-        mincharnum=1,
-        pad_value="",
-        tokenexp=re2,
-    )
     # A row's one token is the whole string where it matches, else "" (the padding; never a token).
-    no_token = string_lookup(ctx, value.tensor, {}, default="")  # [N, 1] of "": a batch may have no token
-    padded = ctx.op("Concat", tokens, no_token, axis=1)
+    padded = regex_matches(ctx, value.tensor, like_pattern_to_re2(pattern.literal))
     found = ctx.op("Cast", string_lookup(ctx, padded, {"": 0}, default=1), to=DOUBLE)
     any_match = ctx.op("Cast", row_max(ctx.scope, ctx.container, found), to=BOOL)
     is_empty = ctx.op("Cast", string_lookup(ctx, value.tensor, {"": 1}, default=0), to=BOOL)
@@ -487,6 +470,25 @@ def _like(ctx: Context, expression: Any, active: str | None) -> Value:
     else:
         flags = ctx.op("And", ctx.not_(is_empty), any_match, version=7)
     return Value("boolean", _as_number(ctx, flags), value.null)
+
+
+def regex_matches(ctx: Context, tensor: str, pattern: str) -> str:
+    """``[N, T + 1]``: each row's matches of RE2 ``pattern`` in order (onnxruntime's contrib
+    ``Tokenizer``), then ``""`` (the padding; also the one column of a batch without a match)."""
+    flat_shape = constant(ctx.scope, ctx.container, "sql_flat", INT64, [1], [-1])
+    tokens = node(
+        ctx.scope,
+        ctx.container,
+        "Tokenizer",
+        [ctx.op("Reshape", tensor, flat_shape, version=14)],
+        op_version=1,
+        op_domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value="",
+        tokenexp=pattern,
+    )
+    return ctx.op("Concat", tokens, string_lookup(ctx, tensor, {}, default=""), axis=1)
 
 
 def pattern_for_python(pattern: str) -> str:

@@ -25,11 +25,12 @@ from typing import Any
 
 from onnx import TensorProto
 
-from mlflow_sparkonnx.convert.converters._graph import INT64, constant, node, row_sum
+from mlflow_sparkonnx.convert.converters._graph import INT64, constant, row_sum
 from mlflow_sparkonnx.convert.converters._sql_expressions import (
     DOUBLE,
     Context,
     Value,
+    regex_matches,
     register_handlers,
     string_lookup,
     translate,
@@ -74,27 +75,6 @@ def _string_argument(ctx: Context, expression: Any, active: str | None, construc
     return value
 
 
-def _tokens(ctx: Context, tensor: str, pattern: str) -> str:
-    """``[N, T + 1]``: each row's matches of RE2 ``pattern`` in order, then ``""`` (the padding)."""
-    flat = ctx.op(
-        "Reshape", tensor, constant(ctx.scope, ctx.container, "sql_flat", INT64, [1], [-1]), version=14
-    )
-    tokens = node(
-        ctx.scope,
-        ctx.container,
-        "Tokenizer",
-        [flat],
-        op_version=1,
-        op_domain="com.microsoft",
-        mark=0,
-        mincharnum=1,
-        pad_value="",
-        tokenexp=pattern,
-    )
-    blank = string_lookup(ctx, tensor, {}, default="")  # [N, 1] of "": a batch may have no match at all
-    return ctx.op("Concat", tokens, blank, axis=1)
-
-
 def _trim(ctx: Context, expression: Any, active: str | None) -> Value:
     construct = _construct(expression)
     if expression.args.get("expression") is not None:
@@ -105,7 +85,7 @@ def _trim(ctx: Context, expression: Any, active: str | None) -> Value:
     value = _string_argument(ctx, expression.this, active, construct)
     if value.literal is not None:
         return Value("string", "", literal=_PYTHON_TRIM[position](value.literal, " "))
-    return Value("string", _column_of(ctx, _tokens(ctx, value.tensor, _TRIM_PATTERNS[position]), 0))
+    return Value("string", _column_of(ctx, regex_matches(ctx, value.tensor, _TRIM_PATTERNS[position]), 0))
 
 
 def _column_of(ctx: Context, tokens: str, index: int) -> str:
@@ -150,9 +130,9 @@ def _substring(ctx: Context, expression: Any, active: str | None) -> Value:
         raise UnsupportedSqlError(f"SUBSTRING reaching past code point {_SUBSTRING_REACH} in {construct}")
     if length == 0:
         return Value("string", string_lookup(ctx, value.tensor, {}, default=""))
-    prefix = _column_of(ctx, _tokens(ctx, value.tensor, f"(?s)^.{{1,{end}}}"), 0)
+    prefix = _column_of(ctx, regex_matches(ctx, value.tensor, f"(?s)^.{{1,{end}}}"), 0)
     blank = string_lookup(ctx, prefix, {}, default="")
-    points = ctx.op("Concat", _tokens(ctx, prefix, "(?s)."), *([blank] * end), axis=1)  # >= end columns
+    points = ctx.op("Concat", regex_matches(ctx, prefix, "(?s)."), *([blank] * end), axis=1)  # >= end columns
     concat_version = version(ctx.container, STRING_CONCAT_OPSET)
     joined = _column_of(ctx, points, begin)
     for index in range(begin + 1, end):
@@ -167,7 +147,7 @@ def _length(ctx: Context, expression: Any, active: str | None) -> Value:
         return Value("int", ctx.const(len(value.literal)), literal=len(value.literal))
     # Chunks of up to _CHUNK code points, then the code points of each row's last chunk: memory grows
     # with rows × (longest string / _CHUNK + _CHUNK), not rows × longest string.
-    chunks = _tokens(ctx, value.tensor, f"(?s).{{1,{_CHUNK}}}")
+    chunks = regex_matches(ctx, value.tensor, f"(?s).{{1,{_CHUNK}}}")
     full = ctx.op("Cast", string_lookup(ctx, chunks, {"": 0}, default=1), to=INT64)
     count = ctx.op(
         "ReduceSum", full, constant(ctx.scope, ctx.container, "sql_axis", INT64, [1], [1]), keepdims=1
@@ -176,7 +156,7 @@ def _length(ctx: Context, expression: Any, active: str | None) -> Value:
     one = constant(ctx.scope, ctx.container, "sql_one", INT64, [1], [1])
     last_index = ctx.op("Max", ctx.op("Sub", count, one, version=14), zero)
     last = ctx.op("GatherElements", chunks, last_index, axis=1)
-    characters = _tokens(ctx, last, "(?s).")
+    characters = regex_matches(ctx, last, "(?s).")
     in_last = ctx.op("Cast", string_lookup(ctx, characters, {"": 0}, default=1), to=DOUBLE)
     before_last = ctx.op("Cast", ctx.op("Mul", last_index, _int(ctx, _CHUNK), version=14), to=DOUBLE)
     return Value("int", ctx.op("Add", before_last, row_sum(ctx.scope, ctx.container, in_last), version=14))
