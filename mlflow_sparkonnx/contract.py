@@ -143,14 +143,17 @@ class RowCheck:
     saw); a graph cannot, so it computes a boolean per row in ``output`` and the ONNX runtime raises
     ``InvalidInputError`` naming ``column`` (the stage's input, raw or computed) and the row. With
     ``action="drop"`` Spark filters the rows out instead (ALS's ``coldStartStrategy="drop"``): the
-    ONNX runtime returns them with null outputs, as the Spark runtime does.
+    ONNX runtime returns them with null outputs, as the Spark runtime does. With
+    ``action="onnx_only"`` Spark scores the row but the graph cannot compute it as Spark does (a
+    float32 overflow, a character onnxruntime case-maps otherwise): the ONNX runtime refuses it and
+    the Spark runtime scores it.
     """
 
     output: str
     stage: str  # "KMeansModel (uid KMeans_1a2b)"
     column: str
     why: str
-    action: str = "refuse"  # or "drop"
+    action: str = "refuse"  # or "drop", "onnx_only"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RowCheck:

@@ -42,10 +42,15 @@ class RuntimeUnavailableError(SparkOnnxError):
 
 
 class InvalidInputError(SparkOnnxError):
-    """The caller's input is unusable: a missing column, a wrong type, an unseen category."""
+    """The caller's input is unusable: a missing column, a wrong type, an unseen category.
 
-    def __init__(self, message: str) -> None:
+    ``onnx_only`` is true when only the ONNX runtime refuses the row (Spark scores it: a double
+    beyond float32's range, a float32 overflow); the message then names ``runtime='spark'``.
+    """
+
+    def __init__(self, message: str, *, onnx_only: bool = False) -> None:
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+        self.onnx_only = onnx_only
 
 
 class ArtifactIntegrityError(SparkOnnxError):

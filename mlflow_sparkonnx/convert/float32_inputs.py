@@ -25,7 +25,7 @@ from onnx import TensorProto
 #: Casting to these loses the range of a double.
 _NARROW_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16}
 #: Operators whose outputs do not carry the magnitude of their numeric inputs.
-_MAGNITUDE_FREE = {
+MAGNITUDE_FREE = {
     "Less",
     "LessOrEqual",
     "Greater",
@@ -69,7 +69,7 @@ def _reaches_float32(start: str, consumers: dict[str, list[Any]]) -> bool:
         for node in consumers.get(pending.pop(), ()):
             if _narrows(node):
                 return True
-            if node.op_type in _MAGNITUDE_FREE or (node.domain == _ML_DOMAIN and node.op_type in _ML_EXACT):
+            if node.op_type in MAGNITUDE_FREE or (node.domain == _ML_DOMAIN and node.op_type in _ML_EXACT):
                 continue
             if node.op_type == "Cast" and node.output[0].startswith(CHECKED_LOOKUP_CAST):
                 continue

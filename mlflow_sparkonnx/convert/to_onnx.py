@@ -13,12 +13,14 @@ from mlflow_sparkonnx.contract import Column, RowCheck
 from mlflow_sparkonnx.convert.converters._graph import spark_input_types
 from mlflow_sparkonnx.convert.converters._row_checks import collecting_row_checks
 from mlflow_sparkonnx.convert.float32_inputs import float32_inputs
+from mlflow_sparkonnx.convert.float32_overflow import add_overflow_checks
 from mlflow_sparkonnx.convert.input_types import initial_types
 from mlflow_sparkonnx.convert.opset import align_opset
 from mlflow_sparkonnx.convert.registration import converter_provider, required_opset
 from mlflow_sparkonnx.convert.sparse_linear import sparsify_linear_heads
 from mlflow_sparkonnx.convert.token_arrays import open_token_array_edges
 from mlflow_sparkonnx.exceptions import ConversionError, SparkOnnxError, UnsupportedStageError
+from mlflow_sparkonnx.sparkml.pipeline import stage_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ def convert_pipeline(
         token_outputs=set(token_array_outputs),
     )
     sparsify_linear_heads(model)  # no dense [N, numFeatures] vector before a linear head
+    # After the sparse rewrite: the checks read only tensors still in the graph.
+    add_overflow_checks(model, [(s, stage_columns(s)) for s in pipeline.stages], row_checks)
     return ConvertedGraph(
         model=model, output_names=output_names, row_checks=row_checks, float32_inputs=float32_inputs(model)
     )

@@ -250,8 +250,11 @@ def _probe_once(
     for i in np.flatnonzero(~refused & ~dropped):
         try:
             single_rows.append((i, onnx_runtime.predict(frame.iloc[[i]].reset_index(drop=True))))
-        except InvalidInputError:
-            refused_by_graph.append(i)
+        except InvalidInputError as exc:
+            if exc.onnx_only:  # a row only the graph refuses (a float32 overflow): Spark scores it
+                refused[i] = True
+            else:
+                refused_by_graph.append(i)
         except Exception as exc:  # the graph failing outright: never verified
             failure = f"the ONNX runtime fails on probe row {probes[i].describe()} ({_first_line(exc)})"
             report = EdgeProbeReport(

@@ -75,10 +75,16 @@ def test_onnx_refuses_a_double_beyond_float32_that_spark_scores(linear_model_pat
     assert len(scored) == 3 and scored["prediction"].notna().all()
 
 
-def test_within_float32_range_and_infinities_still_score_on_onnx(linear_model_path):
+def test_infinities_score_on_onnx_and_an_in_range_overflow_is_refused(linear_model_path):
     onnx_model = mlflow.pyfunc.load_model(linear_model_path, model_config={"runtime": "onnx"})
-    for x in (3.4e38, float("inf"), float("-inf")):
+    for x in (float("inf"), float("-inf")):
         assert len(onnx_model.predict(frame_with(x, [0.0, 0.0]))) == 3
+    # 3.4e38 fits float32, but the scaler divides it by a standard deviation below 1: an infinity in
+    # the graph's float32, a finite double in Spark
+    with pytest.raises(mlflow_sparkonnx.InvalidInputError, match=r"'features' .*row 2 .*overflows float32"):
+        onnx_model.predict(frame_with(3.4e38, [0.0, 0.0]))
+    spark_model = mlflow.pyfunc.load_model(linear_model_path, model_config={"runtime": "spark"})
+    assert spark_model.predict(frame_with(3.4e38, [0.0, 0.0]))["prediction"].notna().all()
 
 
 def test_a_graph_keeping_doubles_scores_them_as_spark_does(spark, tmp_path):

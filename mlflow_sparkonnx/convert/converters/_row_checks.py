@@ -49,6 +49,12 @@ def refuse_rows(scope: Any, container: Any, flags: str, stage: Any, column: str,
     _flag_rows(scope, container, flags, stage, column, why, "refuse")
 
 
+def refuse_rows_onnx_only(scope: Any, container: Any, flags: str, stage: Any, column: str, why: str) -> None:
+    """Rows where ``flags`` holds any true are ones Spark scores but the graph cannot compute as Spark
+    does (``why`` says what differs): the ONNX runtime refuses them, the Spark runtime scores them."""
+    _flag_rows(scope, container, flags, stage, column, why, "onnx_only")
+
+
 def _flag_rows(
     scope: Any, container: Any, flags: str, stage: Any, column: str, why: str, action: str
 ) -> None:

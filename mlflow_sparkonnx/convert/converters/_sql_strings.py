@@ -202,8 +202,7 @@ def _case_change(action: str) -> Any:
         differs = ctx.op("RegexFullMatch", flat, version=opset, pattern=_CASE_CHANGES[action])
         differs = ctx.op("Unsqueeze", differs, _int(ctx, 1))
         why = (
-            f"a character the ONNX graph cannot {action.lower()}-case as Java does (see "
-            "docs/input-rules.md); score such rows with runtime='spark'"
+            f"a character the ONNX graph cannot {action.lower()}-case as Java does (see docs/input-rules.md)"
         )
         ctx.refusals.append((why, ctx.and_(differs, active) or differs))
         changed = ctx.op("StringNormalizer", flat, version=10, case_change_action=action, locale="C.UTF-8")

@@ -52,7 +52,7 @@ from mlflow_sparkonnx.convert.converters._graph import (
     node,
     spark_input_type,
 )
-from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows, refuse_rows_onnx_only
 from mlflow_sparkonnx.convert.converters._sql_expressions import (
     DECIMAL_CHOICE,
     DOUBLE,
@@ -218,7 +218,7 @@ def _refuse_error_rows(ctx: Context, stage: Any, errors: list[tuple[str, str]], 
 def _refuse_onnx_only(ctx: Context, stage: Any, alias: str) -> None:
     """Rows the graph cannot compute as Spark does (LOWER/UPPER of some characters): refused."""
     for why, flags in ctx.refusals:
-        refuse_rows(ctx.scope, ctx.container, flags, stage, alias, why)
+        refuse_rows_onnx_only(ctx.scope, ctx.container, flags, stage, alias, why)
     ctx.refusals.clear()
 
 

@@ -19,7 +19,7 @@ from pyspark.ml.feature import NGram, StopWordsRemover
 
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
-from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows_onnx_only
 from mlflow_sparkonnx.convert.converters._text import (
     LOWER_CASE_DIFFERS,
     STRING,
@@ -116,9 +116,9 @@ def _refuse_lower_case_differences(
         differs = op(scope, container, "And", [differs, found], 7)
     why = (
         "a token the ONNX graph cannot lower-case as Java does (İ, Σ, or a letter newer than Java 17's "
-        "Unicode tables) where that decides whether it is a stop word; score such rows with runtime='spark'"
+        "Unicode tables) where that decides whether it is a stop word"
     )
-    refuse_rows(scope, container, differs, stage, column, why)
+    refuse_rows_onnx_only(scope, container, differs, stage, column, why)
 
 
 def convert_ngram(scope: Any, operator: Any, container: Any) -> None:

@@ -31,7 +31,7 @@ from pyspark.ml.feature import RegexTokenizer, Tokenizer
 from mlflow_sparkonnx.convert.converters import ConverterSpec
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant, input_columns, node, output_columns
 from mlflow_sparkonnx.convert.converters._java_regex import java_to_re2, longest_match_differs, matches_empty
-from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows
+from mlflow_sparkonnx.convert.converters._row_checks import refuse_rows_onnx_only
 from mlflow_sparkonnx.convert.converters._text import (
     LOWER_CASE_REFUSED,
     PAD,
@@ -62,9 +62,9 @@ def lower_case(scope: Any, container: Any, texts: str, stage: Any, column: str) 
     flags = op(scope, container, "Unsqueeze", [differs, ints(scope, container, "axis", [1])])
     why = (
         "a character the ONNX graph cannot lower-case as Java does (İ, a word-final Σ, or a letter newer "
-        "than Java 17's Unicode tables); score such rows with runtime='spark'"
+        "than Java 17's Unicode tables)"
     )
-    refuse_rows(scope, container, flags, stage, column, why)
+    refuse_rows_onnx_only(scope, container, flags, stage, column, why)
     return op(scope, container, "StringNormalizer", [texts], 10, case_change_action="LOWER", locale="C.UTF-8")
 
 

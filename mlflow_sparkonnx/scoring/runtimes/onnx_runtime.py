@@ -200,14 +200,22 @@ class OnnxRuntime:
             return
         row, index = min(firsts)
         check = self._row_checks[index]
+        if check.action == "onnx_only":  # Spark scores the row; the graph cannot compute it as Spark does
+            what = f"which the ONNX graph cannot compute as {check.stage} does in Spark: {check.why}"
+            advice = "; load the model with runtime='spark' to score it"
+        else:
+            what, advice = f"which {check.stage} refuses: {check.why}", ""
         if check.column in self._inputs:  # a raw input: show its value
             value = np.asarray(part[check.column])[row]
             value = value.tolist() if isinstance(value, np.ndarray) else value
-            raise refusal(check.column, offset + row, value, f"which {check.stage} refuses: {check.why}")
-        raise InvalidInputError(
-            f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value which "
-            f"{check.stage} refuses: {check.why}."
-        )
+            error = refusal(check.column, offset + row, value, what + advice)
+        else:
+            error = InvalidInputError(
+                f"Column '{check.column}' (computed from the inputs) row {offset + row} holds a value "
+                f"{what}{advice}."
+            )
+        error.onnx_only = check.action == "onnx_only"
+        raise error
 
 
 def beyond_float32(values: np.ndarray) -> np.ndarray:
@@ -236,7 +244,8 @@ def _refuse_beyond_float32(column: str, values: np.ndarray, first_row: int) -> N
     raise InvalidInputError(
         f"Column '{column}' row {first_row + row} holds {float(values[row, element])!r}{where}, beyond "
         f"float32's range (±{FLOAT32_MAX:.7g}), in which the ONNX graph computes; Spark computes in "
-        "double: load the model with runtime='spark' to score it."
+        "double: load the model with runtime='spark' to score it.",
+        onnx_only=True,
     )
 
 

@@ -1,0 +1,68 @@
+"""A value within float32's range that overflows inside the graph's float32 arithmetic (3e38 through a
+scaler whose standard deviation is below 1): the ONNX runtime refuses the row, the Spark runtime
+scores it, and rows whose inputs are already NaN are scored alike by both."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+from mlmodel import flavor_block
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import StandardScaler, VectorAssembler
+from pyspark.ml.regression import LinearRegression
+
+import mlflow_sparkonnx
+from mlflow_sparkonnx import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def scaled_regression(spark, tmp_path_factory):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300) * 0.01, "b": rng.normal(size=300)})
+    frame["label"] = frame["a"] * 100 + frame["b"]
+    stages = [
+        VectorAssembler(inputCols=["a", "b"], outputCol="raw", handleInvalid="keep"),
+        StandardScaler(inputCol="raw", outputCol="scaled", withMean=True),
+        LinearRegression(featuresCol="scaled"),
+    ]
+    pipeline = Pipeline(stages=stages).fit(spark.createDataFrame(frame))
+    path = str(tmp_path_factory.mktemp("overflow") / "model")
+    mlflow_sparkonnx.save_model(pipeline, path, input_example=frame[["a", "b"]], onnx="require")
+    return path
+
+
+def test_the_checks_are_recorded_and_the_model_stays_verified(scaled_regression):
+    conf = flavor_block(scaled_regression)
+    assert conf["onnx_status"] == "verified"
+    checks = {c["column"]: c for c in conf["row_checks"] if c.get("action") == "onnx_only"}
+    assert set(checks) == {"scaled", "prediction"}  # the assembler only copies: not checked
+    assert checks["scaled"]["stage"].startswith("StandardScalerModel")
+
+
+def test_an_in_range_value_that_overflows_float32_is_refused_by_onnx_and_scored_by_spark(scaled_regression):
+    frame = pd.DataFrame({"a": [0.001, 3e38, -1e30], "b": [1.0, 1.0, 1.0]})
+    spark_values = mlflow.pyfunc.load_model(scaled_regression, model_config={"runtime": "spark"}).predict(
+        frame
+    )
+    assert np.isfinite(spark_values["prediction"]).all()  # Spark computes in double: 3e38 / 0.01 is finite
+    onnx = mlflow.pyfunc.load_model(scaled_regression, model_config={"runtime": "onnx"})
+    with pytest.raises(InvalidInputError, match=r"Column 'scaled' .*row 1 .*overflows float32") as caught:
+        onnx.predict(frame)
+    assert caught.value.onnx_only
+    assert "runtime='spark'" in str(caught.value)
+    kept = onnx.predict(frame.iloc[[0, 2]].reset_index(drop=True))  # -1e30 / 0.01 fits float32
+    assert kept["prediction"].tolist() == pytest.approx(spark_values["prediction"][[0, 2]].tolist(), rel=1e-4)
+
+
+def test_a_row_whose_input_is_already_nan_or_infinite_is_scored_not_refused(scaled_regression):
+    frame = pd.DataFrame({"a": [math.nan, math.inf, 0.5], "b": [1.0, 1.0, -math.inf]})
+    spark_values = mlflow.pyfunc.load_model(scaled_regression, model_config={"runtime": "spark"}).predict(
+        frame
+    )
+    onnx_values = mlflow.pyfunc.load_model(scaled_regression, model_config={"runtime": "onnx"}).predict(frame)
+    for got, wanted in zip(onnx_values["prediction"], spark_values["prediction"], strict=True):
+        assert (math.isnan(got) and math.isnan(wanted)) or got == wanted
