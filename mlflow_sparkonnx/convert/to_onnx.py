@@ -81,6 +81,7 @@ def convert_pipeline(
                 target_opset=target_opset,
                 spark_session=spark,
             )
+            opset = required_opset(pipeline.stages)  # some converters ask by the input columns' types
     except SparkOnnxError:
         raise
     except Exception as exc:
@@ -89,7 +90,7 @@ def convert_pipeline(
         onnxmltools_logger.setLevel(previous_level)
         if captured.getvalue():
             _logger.debug("onnxmltools printed during conversion:\n%s", captured.getvalue())
-    align_opset(model, required_opset(pipeline.stages))
+    align_opset(model, opset)
     output_names = open_token_array_edges(
         model,
         _select_outputs(model, output_cols, row_checks),

@@ -123,6 +123,12 @@ _SPARK_REFUSALS = (
         2,
     ),
     (re.compile(r"\[(DIVIDE_BY_ZERO|CAST_OVERFLOW|ARITHMETIC_OVERFLOW)\][^\n]*?\."), 0),  # SQL (ANSI)
+    (  # SQL (ANSI): a string that is not a number of the type
+        re.compile(
+            r"\[CAST_INVALID_INPUT\] The value '.*?' of the type \"\w+\" cannot be cast to \"\w+\"", re.S
+        ),
+        0,
+    ),
     (re.compile(r"Encountered (NaN|null) while assembling a row with handleInvalid = \"error\""), 0),
     (re.compile(r"VectorIndexer (encountered invalid value) (\S+) on feature index \d+"), 2),
     (re.compile(r"(Unseen index): (\S+) \?\?"), 2),  # IndexToString

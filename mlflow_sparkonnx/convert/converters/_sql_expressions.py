@@ -34,6 +34,8 @@ _CAST_TARGETS = {
     "DOUBLE": "double",
     "BOOLEAN": "boolean",
 }
+#: The integral types and their ranges, for other modules.
+INTEGRAL_RANGES = _INTEGRAL
 TYPES = set(_INTEGRAL) | {"double", "boolean"}
 #: A CASE/IF choosing among decimal and integer literals: a DECIMAL column in Spark whose values are
 #: the literals, exact as doubles (as Spark casts them). Used only as a column of its own.
@@ -720,15 +722,31 @@ def _extreme(greatest: bool) -> Any:
 # ---------------------------------------------------------------- casts and math
 
 
-def _cast(ctx: Context, expression: Any, active: str | None) -> Value:
-    target_text = expression.to.sql(dialect="spark").upper()
+def cast_target(expression: Any) -> str:
+    """A CAST's target type as Spark SQL writes it (``INT``, ``STRING``...)."""
+    return expression.to.sql(dialect="spark").upper()
+
+
+def cast_target_type(expression: Any) -> str:
+    """A numeric or boolean CAST target as a Spark type name; refused by name otherwise."""
+    target_text = cast_target(expression)
     target = _CAST_TARGETS.get(target_text)
     if target is None:
         raise UnsupportedSqlError(f"CAST to {target_text} ('{expression.sql(dialect='spark')}')")
-    safe = bool(expression.args.get("safe"))  # TRY_CAST: null instead of an error
+    return target
+
+
+def _cast(ctx: Context, expression: Any, active: str | None) -> Value:
+    """``CAST``/``TRY_CAST`` between numbers and booleans (``_sql_casts`` adds strings)."""
+    target = cast_target_type(expression)
     value = translate(ctx, expression.this, active)
     if value.spark_type == "string":
         raise UnsupportedSqlError(f"CAST of a string ('{expression.sql(dialect='spark')}')")
+    return cast_value(ctx, value, target, bool(expression.args.get("safe")), active)
+
+
+def cast_value(ctx: Context, value: Value, target: str, safe: bool, active: str | None) -> Value:
+    """``value`` (a number or boolean) cast to ``target``; ``safe`` (TRY_CAST): null, not an error."""
     if value.spark_type == "decimal":
         number = float(value.literal)
         if target == "double":

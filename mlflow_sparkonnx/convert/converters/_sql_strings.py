@@ -30,6 +30,7 @@ from mlflow_sparkonnx.convert.converters._sql_expressions import (
     DOUBLE,
     Context,
     Value,
+    cast_target,
     regex_matches,
     register_handlers,
     string_lookup,
@@ -85,10 +86,10 @@ def _trim(ctx: Context, expression: Any, active: str | None) -> Value:
     value = _string_argument(ctx, expression.this, active, construct)
     if value.literal is not None:
         return Value("string", "", literal=_PYTHON_TRIM[position](value.literal, " "))
-    return Value("string", _column_of(ctx, regex_matches(ctx, value.tensor, _TRIM_PATTERNS[position]), 0))
+    return Value("string", column_of(ctx, regex_matches(ctx, value.tensor, _TRIM_PATTERNS[position]), 0))
 
 
-def _column_of(ctx: Context, tokens: str, index: int) -> str:
+def column_of(ctx: Context, tokens: str, index: int) -> str:
     """``[N, 1]``: column ``index`` of ``tokens``."""
     return ctx.op(
         "Slice",
@@ -130,13 +131,13 @@ def _substring(ctx: Context, expression: Any, active: str | None) -> Value:
         raise UnsupportedSqlError(f"SUBSTRING reaching past code point {_SUBSTRING_REACH} in {construct}")
     if length == 0:
         return Value("string", string_lookup(ctx, value.tensor, {}, default=""))
-    prefix = _column_of(ctx, regex_matches(ctx, value.tensor, f"(?s)^.{{1,{end}}}"), 0)
+    prefix = column_of(ctx, regex_matches(ctx, value.tensor, f"(?s)^.{{1,{end}}}"), 0)
     blank = string_lookup(ctx, prefix, {}, default="")
     points = ctx.op("Concat", regex_matches(ctx, prefix, "(?s)."), *([blank] * end), axis=1)  # >= end columns
     concat_version = version(ctx.container, STRING_CONCAT_OPSET)
-    joined = _column_of(ctx, points, begin)
+    joined = column_of(ctx, points, begin)
     for index in range(begin + 1, end):
-        joined = ctx.op("StringConcat", joined, _column_of(ctx, points, index), version=concat_version)
+        joined = ctx.op("StringConcat", joined, column_of(ctx, points, index), version=concat_version)
     return Value("string", joined)
 
 
@@ -240,6 +241,8 @@ def is_string_expression(expression: Any, input_type: Any) -> bool:
         expression = expression.this
     if type(expression) in string_function_types():  # exactly these (not CONCAT_WS, a subclass)
         return True
+    if is_string_cast(expression):
+        return True
     if isinstance(expression, exp.Literal):
         return bool(expression.is_string)
     if isinstance(expression, exp.Column):
@@ -255,9 +258,24 @@ def string_function_types() -> tuple[type, ...]:
     return (exp.Trim, exp.Concat, exp.DPipe, exp.Substring, exp.Left, exp.Lower, exp.Upper)
 
 
-def needs_string_concat(statement_expressions: list[Any]) -> bool:
-    """Whether any expression concatenates strings, SUBSTRING included (the graph then needs opset 20)."""
+def is_string_cast(expression: Any) -> bool:
+    """A ``CAST(... AS STRING)`` (sqlglot parses Spark's ``CAST`` as ``TryCast``)."""
+    from sqlglot import exp
+
+    return isinstance(expression, (exp.Cast, exp.TryCast)) and cast_target(expression) == "STRING"
+
+
+def needs_string_concat(statement_expressions: list[Any], input_type: Any) -> bool:
+    """Whether any expression needs opset 20: concatenating strings (SUBSTRING included), LOWER/UPPER,
+    or a cast to or from a string (``input_type(name)``: a raw column's recorded type, None if unknown)."""
     from sqlglot import exp
 
     found = (part for e in statement_expressions for part in e.find_all(*string_function_types()))
-    return any(type(part) in string_function_types() and not isinstance(part, exp.Trim) for part in found)
+    if any(type(part) in string_function_types() and not isinstance(part, exp.Trim) for part in found):
+        return True
+    for cast in (c for e in statement_expressions for c in e.find_all(exp.Cast, exp.TryCast)):
+        if is_string_cast(cast) or any(
+            input_type(c.name) in (None, "string") for c in cast.find_all(exp.Column)
+        ):
+            return True
+    return False

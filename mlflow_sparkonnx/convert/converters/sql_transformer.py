@@ -44,7 +44,10 @@ from typing import Any
 
 from pyspark.ml.feature import SQLTransformer
 
-from mlflow_sparkonnx.convert.converters import ConverterSpec
+from mlflow_sparkonnx.convert.converters import (
+    ConverterSpec,
+    _sql_casts,  # noqa: F401 (registers the string casts)
+)
 from mlflow_sparkonnx.convert.converters._graph import (
     _INPUT_SPARK_TYPES,
     INT64,
@@ -324,9 +327,10 @@ def sql_output_columns(stage: Any) -> list[str]:
 
 
 def sql_min_opset(stage: Any) -> int | None:
-    """Opset 20 when the statement concatenates strings (``StringConcat``), else none asked."""
+    """Opset 20 when the statement works on strings with opset-20 operators (see
+    ``needs_string_concat``), else none asked. Called while the conversion's input types are known."""
     expressions = [expression for _, expression in parse_statement(stage.getStatement()).outputs]
-    return STRING_CONCAT_OPSET if needs_string_concat(expressions) else None
+    return STRING_CONCAT_OPSET if needs_string_concat(expressions, spark_input_type) else None
 
 
 SPECS = [
