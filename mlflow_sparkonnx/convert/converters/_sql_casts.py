@@ -41,8 +41,8 @@ from mlflow_sparkonnx.convert.converters._sql_expressions import (
     register_handlers,
     translate,
 )
-from mlflow_sparkonnx.convert.converters._sql_strings import STRING_CONCAT_OPSET, column_of
-from mlflow_sparkonnx.convert.converters._text import version
+from mlflow_sparkonnx.convert.converters._sql_strings import column_of
+from mlflow_sparkonnx.convert.converters._text import PLAIN_DOUBLE_LIMIT, java_double_text, version
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 STRING = TensorProto.STRING
@@ -59,8 +59,6 @@ _LETTERLESS_NUMBER = rf"{_STRIP}[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+){_STRIP}"
 _LETTERLESS_ASCII = r"[\x00-\x40\x5b-\x60\x7b-\x7e]*"
 _PLAIN_ASCII = r"[\x00-\x7e]*"
 _NUMBER_CORE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
-#: Below it Java's Double.toString of a whole number is its digits and ".0".
-_PLAIN_DOUBLE_LIMIT = 1e7
 _EXACT_INTEGER_LIMIT = 2.0**53
 
 
@@ -157,45 +155,21 @@ def _to_string(ctx: Context, value: Value, construct: str, active: str | None) -
     if kind == "boolean":
         is_false = ctx.op("Equal", x, ctx.const(0.0))
         return Value("string", ctx.where(is_false, _text(ctx, "false"), _text(ctx, "true")))
-    magnitude = ctx.op("Abs", x)
     if kind != "double":
-        beyond = ctx.op("Greater", magnitude, ctx.const(_EXACT_INTEGER_LIMIT))
+        beyond = ctx.op("Greater", ctx.op("Abs", x), ctx.const(_EXACT_INTEGER_LIMIT))
         _refuse(
             ctx, beyond, "an integer beyond 2^53 to cast to a string (a double holds it inexactly)", active
         )
         return Value("string", _digits(ctx, ctx.where(beyond, ctx.const(0.0), x)))
-    whole = ctx.op(
-        "And",
-        ctx.op("Equal", ctx.op("Floor", x), x),
-        ctx.op("Less", magnitude, ctx.const(_PLAIN_DOUBLE_LIMIT)),
-        version=7,
-    )
-    nan, infinite = ctx.op("IsNaN", x), ctx.op("IsInf", x, version=10)
+    text, unwritten = java_double_text(ctx.scope, ctx.container, x)
     _refuse(
         ctx,
-        ctx.not_(ctx.op("Or", whole, ctx.op("Or", nan, infinite, version=7), version=7)),
+        unwritten,
         "a double whose text Spark writes in Java's shortest or E form (only whole numbers below 10^7, "
         "NaN and the infinities are written by the graph)",
         active,
     )
-    concat_version = version(ctx.container, STRING_CONCAT_OPSET)
-    text = ctx.op(
-        "StringConcat",
-        _digits(ctx, ctx.where(whole, x, ctx.const(0.0))),
-        _text(ctx, ".0"),
-        version=concat_version,
-    )
-    negative_zero = ctx.op(
-        "And",
-        ctx.op("Equal", x, ctx.const(0.0)),
-        ctx.op("Less", ctx.op("Div", ctx.const(1.0), x), ctx.const(0.0)),
-        version=7,
-    )
-    text = ctx.where(negative_zero, _text(ctx, "-0.0"), text)
-    text = ctx.where(nan, _text(ctx, "NaN"), text)
-    negative = ctx.op("Less", x, ctx.const(0.0))
-    signed_infinity = ctx.where(negative, _text(ctx, "-Infinity"), _text(ctx, "Infinity"))
-    return Value("string", ctx.where(infinite, signed_infinity, text))
+    return Value("string", text)
 
 
 def _literal_text(value: Value, construct: str) -> str:
@@ -204,7 +178,7 @@ def _literal_text(value: Value, construct: str) -> str:
         return "true" if number else "false"
     if value.spark_type != "double":
         return str(int(number))
-    if float(number).is_integer() and abs(number) < _PLAIN_DOUBLE_LIMIT:
+    if float(number).is_integer() and abs(number) < PLAIN_DOUBLE_LIMIT:
         return f"{int(number)}.0" if str(float(number)) != "-0.0" else "-0.0"
     raise UnsupportedSqlError(f"CAST of the double literal {number!r} to STRING in {construct}")
 

@@ -71,6 +71,68 @@ def op(
     return node(scope, container, op_type, inputs, op_version=version(container, needed), **attrs)
 
 
+#: Below it Java's ``Double.toString`` of a whole number is its digits and ``.0`` (from 10^7: ``1.0E7``).
+PLAIN_DOUBLE_LIMIT = 1e7
+
+
+def java_double_text(scope: Any, container: Any, x: str) -> tuple[str, str]:
+    """Java's ``Double.toString`` of each value of double tensor ``x`` the graph can write, and a bool
+    tensor flagging the others.
+
+    Written: whole numbers below 10^7 in magnitude (``3.0``, ``-12.0``, ``-0.0``), ``NaN``,
+    ``Infinity`` and ``-Infinity``. Flagged: every other value, which Java writes in its
+    shortest-digit (``0.1``) or ``E`` form (``1.0E7``); the text there is a placeholder.
+    """
+    double = TensorProto.DOUBLE
+
+    def number(hint: str, value: float) -> str:
+        return constant(scope, container, hint, double, [], [value])
+
+    def text(hint: str, value: str) -> str:
+        return constant(scope, container, hint, STRING, [], [value.encode()])
+
+    zero = number("jd_zero", 0.0)
+    magnitude = op(scope, container, "Abs", [x])
+    whole = op(
+        scope,
+        container,
+        "And",
+        [
+            op(scope, container, "Equal", [op(scope, container, "Floor", [x]), x]),
+            op(scope, container, "Less", [magnitude, number("jd_limit", PLAIN_DOUBLE_LIMIT)]),
+        ],
+        7,
+    )
+    nan = op(scope, container, "IsNaN", [x])
+    infinite = op(scope, container, "IsInf", [x], 10)
+    written = op(scope, container, "Or", [whole, op(scope, container, "Or", [nan, infinite], 7)], 7)
+    safe = op(scope, container, "Where", [whole, x, zero], 16)
+    digits = op(scope, container, "Cast", [op(scope, container, "Cast", [safe], to=INT64)], to=STRING)
+    result = op(scope, container, "StringConcat", [digits, text("jd_point_zero", ".0")], 20)
+    negative_zero = op(
+        scope,
+        container,
+        "And",
+        [
+            op(scope, container, "Equal", [x, zero]),
+            op(scope, container, "Less", [op(scope, container, "Div", [number("jd_one", 1.0), x], 14), zero]),
+        ],
+        7,
+    )
+    result = op(scope, container, "Where", [negative_zero, text("jd_negative_zero", "-0.0"), result], 16)
+    result = op(scope, container, "Where", [nan, text("jd_nan", "NaN"), result], 16)
+    negative = op(scope, container, "Less", [x, zero])
+    infinity = op(
+        scope,
+        container,
+        "Where",
+        [negative, text("jd_minus_inf", "-Infinity"), text("jd_inf", "Infinity")],
+        16,
+    )
+    result = op(scope, container, "Where", [infinite, infinity, result], 16)
+    return result, op(scope, container, "Not", [written], 1)
+
+
 def ints(scope: Any, container: Any, hint: str, values: Sequence[int]) -> str:
     """A 1-D int64 constant."""
     return constant(scope, container, hint, INT64, [len(values)], list(values))

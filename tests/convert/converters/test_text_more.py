@@ -6,6 +6,7 @@ documents of ``test_text`` (edge cases, unicode, empty and very long documents).
 
 from __future__ import annotations
 
+import random
 import re
 
 import pandas as pd
@@ -52,8 +53,6 @@ def test_stop_words_remover_several_columns(spark, tmp_path, two_texts):
 
 def hasher_frame(spark, n: int, seed: int):
     """A Spark frame of every FeatureHasher input kind, with nulls, NaN, zeros and big values."""
-    import random
-
     from pyspark.sql.types import (
         BooleanType,
         DoubleType,
@@ -72,7 +71,7 @@ def hasher_frame(spark, n: int, seed: int):
         rows.append(
             (
                 edge_reals[i] if i < len(edge_reals) else rng.uniform(-1e4, 1e4),
-                None if i % 17 == 3 else rng.randint(-(1 << 20), 1 << 20),
+                None if i % 17 == 3 else rng.randint(-(1 << 40), 1 << 40),  # float32 would round them
                 None if i % 13 == 5 else rng.random() < 0.5,
                 rng.choice(cities),
                 None if i % 11 == 7 else rng.randint(-3, 40),
@@ -131,22 +130,39 @@ def test_feature_hasher_nulls_add_nothing_and_nan_propagates(spark, tmp_path):
     assert sum(v.hashed.toArray().sum() != v.hashed.toArray().sum() for v in vectors) == 1  # the NaN row
 
 
-def test_feature_hasher_floating_categorical_is_not_served_by_onnx(spark, tmp_path):
-    """Java's Double.toString text has no ONNX form: the graph is refused, Spark serves the model."""
-    import yaml
+def test_feature_hasher_double_categories_are_written_as_java_writes_them(spark, tmp_path):
+    """A double category hashes "<column>=<Double.toString>": whole numbers below 10^7 ("3.0",
+    "-0.0"), NaN and the infinities convert; a row holding another value (0.5 is "0.5", 1e7 is
+    "1.0E7") is refused by the ONNX runtime and scored by the Spark runtime."""
+    import math
+
+    import mlflow.pyfunc
     from pyspark.ml import PipelineModel
     from pyspark.ml.feature import FeatureHasher
 
     import mlflow_sparkonnx
 
-    frame = hasher_frame(spark, 20, seed=1)
-    hasher = FeatureHasher(inputCols=["real", "city"], outputCol="hashed", categoricalCols=["real"])
-    path = tmp_path / "fh"
+    rng = random.Random(4)
+    edges = [0.0, -0.0, math.nan, math.inf, -math.inf, 9999999.0, -9999999.0, 1.0, -1.0]
+    values = edges + [float(rng.randint(-(10**7) + 1, 10**7 - 1)) for _ in range(291)]
+    rows = [(v, f"c{i % 7}") for i, v in enumerate(values)]
+    frame = spark.createDataFrame(rows, "real double, city string")
+    hasher = FeatureHasher(
+        inputCols=["real", "city"], outputCol="hashed", categoricalCols=["real"], numFeatures=1 << 12
+    )
+    pipeline = PipelineModel(stages=[hasher])
     with typed(frame):
-        mlflow_sparkonnx.save_model(PipelineModel(stages=[hasher]), str(path), input_example=frame)
-    conf = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["sparkonnx"]
-    assert conf["onnx_status"] == "failed"
-    assert "FeatureHasher categorical column 'real'" in conf["onnx_reason"]
+        conf = assert_onnx_matches_spark(pipeline, frame, spark, tmp_path)
+    assert {(c["column"], c["action"]) for c in conf["row_checks"]} >= {("real", "onnx_only")}
+    path = str(tmp_path / "model")  # where assert_onnx_matches_spark saved it
+    request = pd.DataFrame({"real": [3.0, 0.5, 1e7], "city": ["c1", "c2", "c3"]})
+    with pytest.raises(
+        mlflow_sparkonnx.InvalidInputError, match=r"Column 'real' row 1 holds 0.5, .*shortest"
+    ):
+        mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"}).predict(request)
+    scored = mlflow.pyfunc.load_model(path, model_config={"runtime": "spark"}).predict(request)
+    expected = pipeline.transform(spark.createDataFrame(request)).select("hashed").collect()
+    assert [list(v) for v in scored["hashed"]] == [r.hashed.toArray().tolist() for r in expected]
 
 
 @pytest.fixture(scope="module")
