@@ -276,6 +276,8 @@ def promote(
     click.echo(f"  check:        {figures.get('summary')} [{figures.get('checked')}]")
     if figures.get("excluded_rows"):
         click.echo(f"  left out:     {figures['excluded_rows']} rows Spark refuses")
+    if figures.get("onnx_refused_rows"):
+        click.echo(f"  left out:     {figures['onnx_refused_rows']} rows the ONNX runtime refuses")
     for output, o in (figures.get("outputs") or {}).items():
         click.echo(
             f"  {output}: max abs diff {o['max_abs_diff']:.3g}, max rel diff {o['max_rel_diff']:.3g}, "

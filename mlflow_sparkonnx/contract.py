@@ -27,6 +27,9 @@ HASHES_TYPE = "array<vector>"
 #: Fills the short rows of a ragged ``array<string>`` input fed to the ONNX graph: a Unicode
 #: noncharacter (reserved for internal use), so the runtime refuses it as a real token.
 TOKEN_FILL = "\uffffsparkonnx-fill"
+#: Output-name prefix of a graph's string-to-double casts (onnxruntime reads them with ``std::stod``,
+#: which follows the process's ``LC_NUMERIC``): the ONNX runtime checks the decimal point first.
+PARSED_NUMBER_OUTPUT = "sparkonnx_parsed_number"
 
 
 def token_count_output(graph_output: str) -> str:

@@ -5,13 +5,21 @@ ours where the downstream operators need it), so a value within float32's range 
 inside the graph: 3e38 through a StandardScaler whose standard deviation is below 1 is an infinity
 here and a finite double in Spark, and whatever reads it (a linear model, a tree) then differs.
 
-After conversion, each stage whose output column the graph holds in float32 gets a check: a row
-where that output holds an infinity or a NaN while every floating input of the stage is finite
+After conversion, each stage with arithmetic gets a check on its floating output columns: a row
+where an output holds an infinity or a NaN while every floating input of the stage is finite
 overflowed in the graph (with finite inputs Spark's double result is finite for these stages), so
 the ONNX runtime refuses it (:class:`~mlflow_sparkonnx.contract.RowCheck` with
-``action="onnx_only"``), naming the column and row; the Spark runtime scores it. Stages that only
-copy, select or compare values cannot overflow and are not checked; nor are stages whose Spark
-output is NaN for finite inputs by design (ALS's cold start) or that compute in double (SQL).
+``action="onnx_only"``), naming the column and row; the Spark runtime scores it. Stages that keep
+their input's shape (the scalers, ElementwiseProduct) are checked element by element, so a NaN in
+one element does not hide an overflow in another. An input the graph no longer holds (a dense
+vector the sparse rewrite removed) is replaced by the inputs of the stage that wrote it. Checks are
+ordered by stage, so on a row both refuse, the earlier stage's check names it.
+
+Not checked: stages that only copy, select or compare values, stages computing exactly in double
+(trees, isotonic regression, LSH, PolynomialExpansion, SQL), and ALS (whose NaN for an unknown id is
+Spark's). Known gaps: a reduction (a linear model's margin) over a row that already holds a NaN or
+an infinity is not checked, nor is a stage whose only output is an integer label computed from
+float32 margins (a LogisticRegression with ``probabilityCol`` and ``rawPredictionCol`` unset).
 """
 
 from __future__ import annotations
@@ -39,6 +47,24 @@ _NOT_CHECKED = {
     "ImputerModel",
     "ALSModel",
     "SQLTransformer",
+    "DecisionTreeClassificationModel",
+    "DecisionTreeRegressionModel",
+    "RandomForestClassificationModel",
+    "RandomForestRegressionModel",
+    "GBTClassificationModel",
+    "GBTRegressionModel",
+    "IsotonicRegressionModel",
+    "MinHashLSHModel",
+    "BucketedRandomProjectionLSHModel",
+    "PolynomialExpansion",
+}
+#: Stages whose output has their input's shape, element for element.
+_ELEMENTWISE = {
+    "StandardScalerModel",
+    "MinMaxScalerModel",
+    "MaxAbsScalerModel",
+    "RobustScalerModel",
+    "ElementwiseProduct",
 }
 _WHY = "the value overflows float32, in which the graph computes (Spark computes in double)"
 
@@ -54,19 +80,27 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
     graph = model.graph
     candidates = [s for s, _ in stages if type(s).__name__ not in _NOT_CHECKED]
     columns = {s.uid: c for s, c in stages}
+    written_from = {out: c.inputs for _, c in stages for out in c.outputs}
     names = {n for c in columns.values() for n in (*(c.inputs or ()), *c.outputs)}
     types = _tensor_types(model, names) if candidates else {}
     reached = _reached_from_numbers(graph)
     builder = _Builder(graph, _opset(model))
     for stage in candidates:
-        inputs, outputs = columns[stage.uid].inputs, columns[stage.uid].outputs
-        if inputs is None or any(name not in types for name in inputs):
+        inputs = _held_inputs(columns[stage.uid].inputs, types, written_from)
+        if inputs is None:
             continue
         floating_inputs = [n for n in inputs if types[n] in _FLOATING and n in reached]
-        outputs = [n for n in outputs if types.get(n) == _FLOAT and n in reached and n not in inputs]
+        outputs = [
+            n
+            for n in columns[stage.uid].outputs
+            if types.get(n) in _FLOATING and n in reached and n not in inputs
+        ]
         if not floating_inputs or not outputs:
             continue
-        overflowed = builder.both(builder.any_nonfinite(outputs), builder.none(floating_inputs))
+        if type(stage).__name__ in _ELEMENTWISE and len(floating_inputs) == len(outputs) == 1:
+            overflowed = builder.new_nonfinite(outputs[0], floating_inputs[0])
+        else:
+            overflowed = builder.both(builder.any_nonfinite(outputs), builder.none(floating_inputs))
         name = f"sparkonnx_row_check_overflow_{len(row_checks)}"
         builder.add("Identity", [overflowed], name)
         graph.output.append(onnx.helper.make_tensor_value_info(name, TensorProto.BOOL, [None]))
@@ -74,6 +108,40 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
         row_checks.append(
             RowCheck(output=name, stage=stage_name, column=outputs[0], why=_WHY, action="onnx_only")
         )
+    _order_by_stage(row_checks, [s for s, _ in stages])
+
+
+def _held_inputs(
+    inputs: tuple[str, ...] | None, types: dict[str, str], written_from: dict[str, Any]
+) -> list[str] | None:
+    """``inputs`` as tensors the graph holds: one it no longer holds stands for the inputs of the stage
+    that wrote it (recursively); None when that cannot be told."""
+    if inputs is None:
+        return None
+    held: list[str] = []
+    for name in inputs:
+        if name in types:
+            held.append(name)
+            continue
+        upstream = _held_inputs(written_from.get(name), types, written_from)
+        if upstream is None:
+            return None
+        held.extend(n for n in upstream if n not in held)
+    return held
+
+
+def _order_by_stage(row_checks: list[RowCheck], stages: list[Any]) -> None:
+    """Sort the checks by their stage's position (stable): on a row several refuse, the runtime names
+    the earliest stage's. A check of a stage not in ``stages`` (RFormula's internal stages) keeps the
+    position of the check before it."""
+    position = {f"(uid {s.uid})": i for i, s in enumerate(stages)}
+    keys, last = [], -1
+    for check in row_checks:
+        found = next((i for tag, i in position.items() if check.stage.endswith(tag)), None)
+        last = found if found is not None else last
+        keys.append(last)
+    order = sorted(range(len(row_checks)), key=lambda i: (keys[i], i))
+    row_checks[:] = [row_checks[i] for i in order]
 
 
 def _tensor_types(model: Any, names: set[str]) -> dict[str, str]:
@@ -164,15 +232,34 @@ class _Builder:
         return result
 
     def _row_nonfinite(self, name: str) -> str:
-        if name not in self._nonfinite:
-            rows = self.add("Flatten", [name], axis=1)  # [N, k] whatever the rank ([N] gives [N, 1])
-            difference = self.add("Sub", [rows, rows])
-            if self._opset >= 13:
-                summed = self.add("ReduceSum", [difference, self._axis_one()], keepdims=0)
-            else:
-                summed = self.add("ReduceSum", [difference], axes=[1], keepdims=0)
-            self._nonfinite[name] = self.add("IsNaN", [summed])
+        if name not in self._nonfinite:  # rows flattened to [N, k] whatever the rank ([N] gives [N, 1])
+            self._nonfinite[name] = self.add("IsNaN", [self._row_sum(self._difference(name))])
         return self._nonfinite[name]
+
+    def new_nonfinite(self, output: str, source: str) -> str:
+        """Per row: an element of ``output`` is ±inf or NaN where the same element of ``source`` is finite."""
+        bad_out = self.add("IsNaN", [self._difference(output)])
+        bad_in = self.add("IsNaN", [self._difference(source)])
+        new = self.add("Cast", [self.add("And", [bad_out, self.add("Not", [bad_in])])], to=1)  # FLOAT
+        return self.add("Greater", [self._row_sum(new), self._zero()])
+
+    def _difference(self, name: str) -> str:
+        rows = self.add("Flatten", [name], axis=1)
+        return self.add("Sub", [rows, rows])
+
+    def _row_sum(self, x: str) -> str:
+        if self._opset >= 13:
+            return self.add("ReduceSum", [x, self._axis_one()], keepdims=0)
+        return self.add("ReduceSum", [x], axes=[1], keepdims=0)
+
+    def _zero(self) -> str:
+        import onnx
+        from onnx import TensorProto
+
+        name = "sparkonnx_overflow_zero"
+        if not any(i.name == name for i in self._graph.initializer):
+            self._graph.initializer.append(onnx.helper.make_tensor(name, TensorProto.FLOAT, [], [0.0]))
+        return name
 
     def none(self, names: list[str]) -> str:
         """Per row: every element of the ``names`` tensors is finite."""

@@ -174,9 +174,25 @@ def _validate(
     frame, excluded = _validation_rows(path, contract, validation_data, label)
     onnx_model = SparkOnnxModel(path, {"runtime": "onnx"}) if verified else None
     spark_model = SparkOnnxModel(path, {"runtime": "spark"}) if spark_error is None else None
+    onnx_refused = 0
+    if onnx_model is not None:
+        refused = _rows_onnx_refuses(onnx_model, frame)
+        onnx_refused = int(refused.sum())
+        frame = frame[~refused].reset_index(drop=True)
+        if frame.empty:
+            raise PromotionRefusedError(
+                f"Refused to promote {label}: the ONNX runtime refuses every row to check "
+                f"({onnx_refused}). Pass validation_data it scores. The alias was not changed.",
+                figures={"onnx_status": status, "onnx_refused_rows": onnx_refused},
+            )
     onnx_out = onnx_model.predict(frame) if onnx_model else None
     spark_out = spark_model.predict(frame) if spark_model else None
-    figures: dict[str, Any] = {"rows": len(frame), "excluded_rows": excluded, "environment": _versions()}
+    figures: dict[str, Any] = {
+        "rows": len(frame),
+        "excluded_rows": excluded,
+        "onnx_refused_rows": onnx_refused,
+        "environment": _versions(),
+    }
     if onnx_out is not None and spark_out is not None:
         parity = verify_parity(spark_out, onnx_out, onnx_model.outputs)
         figures.update(checked="onnx-vs-spark", passed=parity.passed, **parity.to_dict())
@@ -247,6 +263,31 @@ def _validation_rows(
             "%d rows hold values Spark refuses (see the input rules); they are not compared.", mask.sum()
         )
     return frame[~mask].reset_index(drop=True), int(mask.sum())
+
+
+def _rows_onnx_refuses(onnx_model: Any, frame: pd.DataFrame) -> Any:
+    """Rows the ONNX runtime refuses (a row check, a double beyond float32): left out of the comparison,
+    and counted. Found by scoring, one call per refused row (each error names its row)."""
+    import re
+
+    import numpy as np
+
+    from mlflow_sparkonnx.exceptions import InvalidInputError
+
+    refused = np.zeros(len(frame), dtype=bool)
+    for _ in range(len(frame)):
+        kept = np.flatnonzero(~refused)
+        try:
+            onnx_model.predict(frame.iloc[kept].reset_index(drop=True))
+            break
+        except InvalidInputError as exc:
+            named = re.search(r"(?i)\brow (\d+)\b", exc.message)
+            if named is None or int(named.group(1)) >= len(kept):
+                raise
+            refused[kept[int(named.group(1))]] = True
+    if refused.any():
+        _logger.info("%d rows are refused by the ONNX runtime; they are not compared.", refused.sum())
+    return refused
 
 
 def _spark_unavailable() -> str | None:

@@ -66,3 +66,39 @@ def test_a_row_whose_input_is_already_nan_or_infinite_is_scored_not_refused(scal
     onnx_values = mlflow.pyfunc.load_model(scaled_regression, model_config={"runtime": "onnx"}).predict(frame)
     for got, wanted in zip(onnx_values["prediction"], spark_values["prediction"], strict=True):
         assert (math.isnan(got) and math.isnan(wanted)) or got == wanted
+
+
+def test_an_overflow_beside_a_nan_in_the_same_row_is_refused(spark, tmp_path, scaled_regression):
+    """The scaler is checked element by element: a NaN in 'b' does not hide 3e38 overflowing in 'a'."""
+    path = str(tmp_path / "scaled")
+    pipeline = mlflow_sparkonnx.load_model(scaled_regression)
+    example = pd.DataFrame({"a": [0.001, 0.002], "b": [1.0, 2.0]})
+    mlflow_sparkonnx.save_model(pipeline, path, input_example=example, output_cols=["scaled"], onnx="require")
+    onnx = mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"})
+    with pytest.raises(InvalidInputError, match=r"Column 'scaled' .*row 1 .*overflows float32"):
+        onnx.predict(pd.DataFrame({"a": [0.001, 3e38], "b": [1.0, math.nan]}))
+    kept = onnx.predict(pd.DataFrame({"a": [0.001], "b": [math.nan]}))
+    assert math.isnan(kept["scaled"][0][1]) and math.isfinite(kept["scaled"][0][0])
+
+
+def test_one_vs_rest_over_float32_children_is_checked(spark, tmp_path):
+    """OneVsRest's outputs are double, its children's margins float32: 1e37 (within float32's range)
+    overflows them, so the ONNX runtime refuses the row instead of predicting class 0."""
+    from pyspark.ml.classification import LogisticRegression, OneVsRest
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
+    frame["label"] = np.digitize(frame["x"] + 0.1 * frame["y"], [-0.5, 0.5]).astype(float)
+    stages = [
+        VectorAssembler(inputCols=["x", "y"], outputCol="features"),
+        OneVsRest(classifier=LogisticRegression(maxIter=20)),
+    ]
+    pipeline = Pipeline(stages=stages).fit(spark.createDataFrame(frame))
+    path = str(tmp_path / "ovr")
+    mlflow_sparkonnx.save_model(pipeline, path, input_example=frame[["x", "y"]], onnx="require")
+    request = pd.DataFrame({"x": [0.0, 1e37], "y": [0.0, 0.0]})
+    with pytest.raises(InvalidInputError, match=r"row 1 .*overflows float32") as caught:
+        mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"}).predict(request)
+    assert caught.value.onnx_only
+    spark_values = mlflow.pyfunc.load_model(path, model_config={"runtime": "spark"}).predict(request)
+    assert spark_values["prediction"][1] == 2.0

@@ -27,6 +27,7 @@ from typing import Any
 
 from onnx import TensorProto
 
+from mlflow_sparkonnx.contract import PARSED_NUMBER_OUTPUT
 from mlflow_sparkonnx.convert.converters._graph import INT64, constant
 from mlflow_sparkonnx.convert.converters._sql_expressions import (
     DECIMAL_CHOICE,
@@ -93,9 +94,10 @@ def _matches(ctx: Context, flat: str, pattern: str) -> str:
 
 def _parse(ctx: Context, value: Value, valid: str) -> str:
     """The number in each valid row (``Cast`` of its RE2 core), 0 in the others (never parsed)."""
-    core = column_of(ctx, regex_matches(ctx, value.tensor, _NUMBER_CORE), 0)
     zero = constant(ctx.scope, ctx.container, "sql_zero_text", STRING, [1, 1], [b"0"])
-    return ctx.op("Cast", ctx.where(valid, core, zero), to=DOUBLE)
+    # Only valid rows are searched (one match each): a long text elsewhere adds no columns.
+    core = column_of(ctx, regex_matches(ctx, ctx.where(valid, value.tensor, zero), _NUMBER_CORE), 0)
+    return ctx.op("Cast", core, to=DOUBLE, output=ctx.scope.get_unique_variable_name(PARSED_NUMBER_OUTPUT))
 
 
 def _string_to_integer(ctx: Context, value: Value, target: str, safe: bool, active: str | None) -> Value:
@@ -156,7 +158,7 @@ def _to_string(ctx: Context, value: Value, construct: str, active: str | None) -
         is_false = ctx.op("Equal", x, ctx.const(0.0))
         return Value("string", ctx.where(is_false, _text(ctx, "false"), _text(ctx, "true")))
     if kind != "double":
-        beyond = ctx.op("Greater", ctx.op("Abs", x), ctx.const(_EXACT_INTEGER_LIMIT))
+        beyond = ctx.op("GreaterOrEqual", ctx.op("Abs", x), ctx.const(_EXACT_INTEGER_LIMIT), version=12)
         _refuse(
             ctx, beyond, "an integer beyond 2^53 to cast to a string (a double holds it inexactly)", active
         )

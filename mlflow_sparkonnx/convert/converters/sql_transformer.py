@@ -269,7 +269,8 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
             if len(ctx.errors) > first_error:  # no string function raises today; keep it that way
                 raise UnsupportedSqlError(f"a string result for '{alias}' that Spark may refuse")
             _refuse_onnx_only(ctx, stage, alias)
-            node(scope, container, "Identity", [value.tensor], op_version=14, output=outputs[alias].full_name)
+            tensor = value.tensor if rows is None else ctx.op("Expand", value.tensor, rows, version=13)
+            node(scope, container, "Identity", [tensor], op_version=14, output=outputs[alias].full_name)
             continue
         if value.spark_type == "string" or declared_string:
             what = "a constant string" if value.literal is not None else "a string from a computed column"
@@ -286,10 +287,11 @@ def convert_sql_transformer(scope: Any, operator: Any, container: Any) -> None:
             # is a [1, 1] constant: broadcast it to one row per input row.
             tensor = ctx.op("Expand", tensor, rows, version=13)
         _consumer_refusals(alias, _consumers(scope, outputs[alias]), value)
+        # Rows the graph cannot compute first: an error flag there may come from a placeholder value.
+        _refuse_onnx_only(ctx, stage, alias)
         errors = ctx.errors[first_error:]
         if errors:
             _refuse_error_rows(ctx, stage, errors, alias)
-        _refuse_onnx_only(ctx, stage, alias)
         node(scope, container, "Identity", [tensor], op_version=14, output=outputs[alias].full_name)
     _check_types_with_spark(stage, spark, types, produced)
 

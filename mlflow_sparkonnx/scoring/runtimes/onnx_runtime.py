@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -10,8 +11,15 @@ import numpy as np
 import pandas as pd
 
 from mlflow_sparkonnx.artifacts import verify_checksum
-from mlflow_sparkonnx.contract import TOKEN_FILL, Column, ModelContract, RowCheck, token_count_output
-from mlflow_sparkonnx.exceptions import InvalidInputError
+from mlflow_sparkonnx.contract import (
+    PARSED_NUMBER_OUTPUT,
+    TOKEN_FILL,
+    Column,
+    ModelContract,
+    RowCheck,
+    token_count_output,
+)
+from mlflow_sparkonnx.exceptions import InvalidInputError, SparkOnnxError
 from mlflow_sparkonnx.scoring.guards import refusal
 from mlflow_sparkonnx.scoring.runtimes.base import DROPPED_ROWS, format_outputs, null_rows
 from mlflow_sparkonnx.scoring.schema import Columns
@@ -90,6 +98,7 @@ class OnnxRuntime:
             + [count for _, count in self._token_counts]
         )
         self.batch_rows = max(1, int(batch_rows))
+        self._parses_numbers = PARSED_NUMBER_OUTPUT.encode() in model_bytes
 
     @classmethod
     def load(cls, path: str, contract: ModelContract, intra_op_threads: int | None = None) -> OnnxRuntime:
@@ -154,6 +163,8 @@ class OnnxRuntime:
         Bounded memory: dense intermediates grow with the rows of one run. Where a stage drops rows
         in Spark (a ``drop`` row check), the outputs also hold :data:`DROPPED_ROWS`, a bool per row.
         """
+        if self._parses_numbers:
+            _check_decimal_point()
         step = self.batch_rows
         if n_rows <= step:
             parts = [(n_rows, columns)]
@@ -216,6 +227,18 @@ class OnnxRuntime:
             )
         error.onnx_only = check.action == "onnx_only"
         raise error
+
+
+def _check_decimal_point() -> None:
+    """onnxruntime reads numbers in strings with ``std::stod``, which follows ``LC_NUMERIC``: under a
+    locale writing ``1,5`` it would read ``"1.5"`` as 1.0, so such a process is refused."""
+    point = locale.localeconv()["decimal_point"]
+    if point != ".":
+        raise SparkOnnxError(
+            f"This process's LC_NUMERIC locale writes decimals with {point!r}, and onnxruntime would read "
+            'the numbers in this model\'s strings with it ("1.5" as 1.0). Reset it '
+            "(locale.setlocale(locale.LC_NUMERIC, 'C')) or load the model with runtime='spark'."
+        )
 
 
 def beyond_float32(values: np.ndarray) -> np.ndarray:

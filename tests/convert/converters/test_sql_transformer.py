@@ -374,6 +374,7 @@ CAST_EXPRESSIONS = {
     "as_double": "TRY_CAST(code AS DOUBLE)",
     "amount_value": "CAST(amount AS DOUBLE)",  # Java's grammar: 1., .5, 1e3, a d/f suffix
     "amount_plus_age": "CAST(amount AS DOUBLE) + age",
+    "constant_text": "CAST(x IS NULL AS STRING)",  # a [1, 1] constant in the graph: one value per row
 }
 CODES = [
     "12",
@@ -453,6 +454,7 @@ def test_casts_between_strings_and_numbers_match_spark(spark, tmp_path):
         ("TRY_CAST(code AS DOUBLE)", "Infinity", math.inf),  # a word: left to Spark
         ("TRY_CAST(code AS INT)", "٣", None),  # a non-ASCII digit: Spark refuses it, the graph cannot tell
         ("TRY_CAST(code AS BIGINT)", "1234567890123456", 1234567890123456),  # beyond 15 digits
+        ("10 / TRY_CAST(code AS INT)", "٣", None),  # the placeholder 0 raises no DIVIDE_BY_ZERO
     ],
 )
 def test_casts_the_graph_cannot_write_as_spark_are_refused_by_onnx_only(
@@ -472,6 +474,24 @@ def test_casts_the_graph_cannot_write_as_spark_are_refused_by_onnx_only(
     )
     got = got["out"][1]
     assert got == spark_gives or (spark_gives is None and (got is None or got != got))
+
+
+def test_numbers_are_not_read_from_strings_under_a_comma_decimal_locale(spark, tmp_path, monkeypatch):
+    """onnxruntime reads "1.5" with std::stod, which follows LC_NUMERIC: such a process is refused."""
+    import locale
+
+    frame = pd.DataFrame({"code": ["1.5", "2"]})
+    model = PipelineModel(
+        stages=[SQLTransformer(statement="SELECT *, CAST(code AS DOUBLE) AS v FROM __THIS__")]
+    )
+    path = str(tmp_path / "m")
+    mlflow_sparkonnx.save_model(model, path, input_example=frame, onnx="require")
+    onnx_model = mlflow.pyfunc.load_model(path, model_config={"runtime": "onnx"})
+    assert onnx_model.predict(frame)["v"].tolist() == [1.5, 2.0]
+    conventions = {**locale.localeconv(), "decimal_point": ","}
+    monkeypatch.setattr(locale, "localeconv", lambda: conventions)
+    with pytest.raises(mlflow_sparkonnx.SparkOnnxError, match="LC_NUMERIC"):
+        onnx_model.predict(frame)
 
 
 def test_an_invalid_number_in_a_string_is_refused_as_spark_refuses_it(spark, tmp_path):
