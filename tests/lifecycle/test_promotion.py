@@ -158,3 +158,19 @@ def test_copy_to_promotes_into_another_registered_model(registered):
     assert "prod" not in client.get_model_version(NAME, "1").aliases
     model = mlflow.pyfunc.load_model("models:/adult-lr-prod@prod")
     assert model.get_raw_model().runtime == "onnx"
+
+
+def test_rows_the_onnx_runtime_refuses_are_left_out_and_counted(tracking_server):
+    """A SQL cast to string the graph writes for whole numbers only: 0.5 is refused by the ONNX
+    runtime alone, so promotion compares the other rows and counts it."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import SQLTransformer
+
+    model = PipelineModel(stages=[SQLTransformer(statement="SELECT *, CAST(x AS STRING) AS t FROM __THIS__")])
+    with mlflow.start_run(experiment_id=tracking_server.experiment_id):
+        mlflow_sparkonnx.log_model(
+            model, name="cast", input_example=pd.DataFrame({"x": [1.0, -2.0]}), registered_model_name="cast"
+        )
+    result = promote("cast", 1, alias="champion", validation_data=pd.DataFrame({"x": [3.0, 0.5, 7.0]}))
+    assert result.figures["passed"] and result.figures["onnx_refused_rows"] == 1
+    assert result.figures["rows"] == 4  # the two stored example rows and 3.0, 7.0
