@@ -67,7 +67,7 @@ def _reaches_float32(start: str, consumers: dict[str, list[Any]]) -> bool:
     seen, pending = {start}, [start]
     while pending:
         for node in consumers.get(pending.pop(), ()):
-            if _narrows(node):
+            if narrows(node):
                 return True
             if node.op_type in MAGNITUDE_FREE or (node.domain == _ML_DOMAIN and node.op_type in _ML_EXACT):
                 continue
@@ -80,7 +80,8 @@ def _reaches_float32(start: str, consumers: dict[str, list[Any]]) -> bool:
     return False
 
 
-def _narrows(node: Any) -> bool:
+def narrows(node: Any) -> bool:
+    """Whether ``node`` computes in float32 or casts to it (the range of a double is lost there)."""
     if node.domain == _ML_DOMAIN:
         return node.op_type not in _ML_EXACT
     if node.op_type in _WITH_SUBGRAPHS or node.op_type == "CastLike":

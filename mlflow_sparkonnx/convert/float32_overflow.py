@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow_sparkonnx.contract import RowCheck
-from mlflow_sparkonnx.convert.float32_inputs import MAGNITUDE_FREE
+from mlflow_sparkonnx.convert.float32_inputs import MAGNITUDE_FREE, narrows
 
 #: Stages that move, select, compare or encode values without arithmetic that could overflow, or whose
 #: Spark output is non-finite for finite inputs (ALS's NaN for an unknown id), or that compute in double.
@@ -97,6 +97,8 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
         ]
         if not floating_inputs or not outputs:
             continue
+        if all(types[n] != _FLOAT for n in outputs) and not _computes_in_float32(graph, inputs, outputs):
+            continue  # double outputs computed in double: an infinity there is Spark's too (exp overflow)
         if type(stage).__name__ in _ELEMENTWISE and len(floating_inputs) == len(outputs) == 1:
             overflowed = builder.new_nonfinite(outputs[0], floating_inputs[0])
         else:
@@ -109,6 +111,41 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
             RowCheck(output=name, stage=stage_name, column=outputs[0], why=_WHY, action="onnx_only")
         )
     _order_by_stage(row_checks, [s for s, _ in stages])
+
+
+def _computes_in_float32(graph: Any, inputs: list[str], outputs: list[str]) -> bool:
+    """Whether a node between ``inputs`` and ``outputs`` computes in float32 (OneVsRest's children)."""
+    producers, consumers = {}, {}
+    for node in graph.node:
+        for name in node.output:
+            producers[name] = node
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    downstream = _walk(inputs, lambda name: consumers.get(name, ()), lambda node: node.output)
+    upstream = {
+        id(node)
+        for node in _walk(
+            outputs, lambda name: [producers[name]] if name in producers else (), lambda n: n.input
+        )
+    }
+    return any(narrows(node) for node in downstream if id(node) in upstream)
+
+
+def _walk(start: list[str], step: Any, onward: Any) -> list[Any]:
+    """The nodes reached from tensors ``start``: ``step`` gives a tensor's next nodes, ``onward`` a
+    node's next tensors."""
+    seen_tensors, seen_nodes, found, pending = set(start), set(), [], list(start)
+    while pending:
+        for node in step(pending.pop()):
+            if id(node) in seen_nodes:
+                continue
+            seen_nodes.add(id(node))
+            found.append(node)
+            for name in onward(node):
+                if name and name not in seen_tensors:
+                    seen_tensors.add(name)
+                    pending.append(name)
+    return found
 
 
 def _held_inputs(
