@@ -80,15 +80,18 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
     graph = model.graph
     candidates = [s for s, _ in stages if type(s).__name__ not in _NOT_CHECKED]
     columns = {s.uid: c for s, c in stages}
-    written_from = {out: c.inputs for _, c in stages for out in c.outputs}
+    # The stage writing each column (a stage rewriting its own input in place, VectorSizeHint, is none).
+    written_from = {out: c.inputs for _, c in stages for out in c.outputs if out not in (c.inputs or ())}
     names = {n for c in columns.values() for n in (*(c.inputs or ()), *c.outputs)}
     types = _tensor_types(model, names) if candidates else {}
     reached = _reached_from_numbers(graph)
     builder = _Builder(graph, _opset(model))
     for stage in candidates:
-        inputs = _held_inputs(columns[stage.uid].inputs, types, written_from)
+        own_inputs = columns[stage.uid].inputs
+        inputs = _held_inputs(own_inputs, types, written_from, set())
         if inputs is None:
             continue
+        replaced = list(inputs) != list(own_inputs or ())
         floating_inputs = [n for n in inputs if types[n] in _FLOATING and n in reached]
         outputs = [
             n
@@ -97,9 +100,17 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
         ]
         if not floating_inputs or not outputs:
             continue
-        if all(types[n] != _FLOAT for n in outputs) and not _computes_in_float32(graph, inputs, outputs):
-            continue  # double outputs computed in double: an infinity there is Spark's too (exp overflow)
-        if type(stage).__name__ in _ELEMENTWISE and len(floating_inputs) == len(outputs) == 1:
+        if all(types[n] != _FLOAT for n in outputs) and (
+            replaced or not _computes_in_float32(graph, inputs, outputs)
+        ):
+            # Double outputs computed in double: an infinity there is Spark's too (exp overflow). With
+            # inputs replaced by an earlier stage's, that stage's float32 nodes would count: not checked.
+            continue
+        if (
+            type(stage).__name__ in _ELEMENTWISE
+            and not replaced
+            and len(floating_inputs) == len(outputs) == 1
+        ):
             overflowed = builder.new_nonfinite(outputs[0], floating_inputs[0])
         else:
             overflowed = builder.both(builder.any_nonfinite(outputs), builder.none(floating_inputs))
@@ -149,7 +160,7 @@ def _walk(start: list[str], step: Any, onward: Any) -> list[Any]:
 
 
 def _held_inputs(
-    inputs: tuple[str, ...] | None, types: dict[str, str], written_from: dict[str, Any]
+    inputs: tuple[str, ...] | None, types: dict[str, str], written_from: dict[str, Any], visited: set[str]
 ) -> list[str] | None:
     """``inputs`` as tensors the graph holds: one it no longer holds stands for the inputs of the stage
     that wrote it (recursively); None when that cannot be told."""
@@ -160,7 +171,10 @@ def _held_inputs(
         if name in types:
             held.append(name)
             continue
-        upstream = _held_inputs(written_from.get(name), types, written_from)
+        if name in visited:
+            return None
+        visited.add(name)
+        upstream = _held_inputs(written_from.get(name), types, written_from, visited)
         if upstream is None:
             return None
         held.extend(n for n in upstream if n not in held)

@@ -176,14 +176,16 @@ def _validate(
     spark_model = SparkOnnxModel(path, {"runtime": "spark"}) if spark_error is None else None
     onnx_refused = 0
     if onnx_model is not None:
-        refused = _rows_onnx_refuses(onnx_model, frame)
-        onnx_refused = int(refused.sum())
-        frame = frame[~refused].reset_index(drop=True)
+        only_onnx, spark_refuses = _rows_onnx_refuses(onnx_model, frame)
+        _confirm_spark_refuses(spark_model, frame, spark_refuses, label)
+        onnx_refused = int(only_onnx.sum())
+        excluded += int(spark_refuses.sum())
+        frame = frame[~(only_onnx | spark_refuses)].reset_index(drop=True)
         if frame.empty:
             raise PromotionRefusedError(
-                f"Refused to promote {label}: the ONNX runtime refuses every row to check "
-                f"({onnx_refused}). Pass validation_data it scores. The alias was not changed.",
-                figures={"onnx_status": status, "onnx_refused_rows": onnx_refused},
+                f"Refused to promote {label}: the ONNX runtime refuses every row to check. Pass "
+                "validation_data it scores. The alias was not changed.",
+                figures={"onnx_status": status, "onnx_refused_rows": onnx_refused, "excluded_rows": excluded},
             )
     onnx_out = onnx_model.predict(frame) if onnx_model else None
     spark_out = spark_model.predict(frame) if spark_model else None
@@ -265,29 +267,55 @@ def _validation_rows(
     return frame[~mask].reset_index(drop=True), int(mask.sum())
 
 
-def _rows_onnx_refuses(onnx_model: Any, frame: pd.DataFrame) -> Any:
-    """Rows the ONNX runtime refuses (a row check, a double beyond float32): left out of the comparison,
-    and counted. Found by scoring, one call per refused row (each error names its row)."""
-    import re
-
+def _rows_onnx_refuses(onnx_model: Any, frame: pd.DataFrame) -> tuple[Any, Any]:
+    """The rows the ONNX runtime refuses, as two masks: those only it refuses (``onnx_only``: a float32
+    limit, a character it case-maps otherwise) and those it refuses because Spark does (a row check).
+    Found by scoring halves of the rows that fail: a few calls per refused row."""
     import numpy as np
 
     from mlflow_sparkonnx.exceptions import InvalidInputError
 
-    refused = np.zeros(len(frame), dtype=bool)
-    for _ in range(len(frame)):
-        kept = np.flatnonzero(~refused)
+    only_onnx = np.zeros(len(frame), dtype=bool)
+    spark_refuses = np.zeros(len(frame), dtype=bool)
+
+    def search(rows: Any) -> None:
         try:
-            onnx_model.predict(frame.iloc[kept].reset_index(drop=True))
-            break
+            onnx_model.predict(frame.iloc[rows].reset_index(drop=True))
         except InvalidInputError as exc:
-            named = re.search(r"(?i)\brow (\d+)\b", exc.message)
-            if named is None or int(named.group(1)) >= len(kept):
-                raise
-            refused[kept[int(named.group(1))]] = True
-    if refused.any():
-        _logger.info("%d rows are refused by the ONNX runtime; they are not compared.", refused.sum())
-    return refused
+            if len(rows) == 1:
+                (only_onnx if exc.onnx_only else spark_refuses)[rows[0]] = True
+                return
+            middle = len(rows) // 2
+            search(rows[:middle])
+            search(rows[middle:])
+
+    if len(frame):
+        search(np.arange(len(frame)))
+    if only_onnx.any():
+        _logger.info("%d rows are refused by the ONNX runtime only; they are not compared.", only_onnx.sum())
+    return only_onnx, spark_refuses
+
+
+#: Rows a graph row check refuses that are run through Spark to confirm it refuses them too.
+_CONFIRMED_REFUSALS = 8
+
+
+def _confirm_spark_refuses(spark_model: Any, frame: pd.DataFrame, rows: Any, label: str) -> None:
+    """A row the graph refuses because Spark does must fail in Spark too (the first few, one job each)."""
+    import numpy as np
+
+    if spark_model is None:
+        return
+    for row in np.flatnonzero(rows)[:_CONFIRMED_REFUSALS]:
+        try:
+            spark_model.predict(frame.iloc[[row]].reset_index(drop=True))
+        except Exception:  # noqa: BLE001 - Spark refusing the row, as the graph does
+            continue
+        raise PromotionRefusedError(
+            f"Refused to promote {label}: in this environment the ONNX graph refuses validation row {row}, "
+            "which Spark scores. The alias was not changed.",
+            figures={"refused_row": int(row)},
+        )
 
 
 def _spark_unavailable() -> str | None:

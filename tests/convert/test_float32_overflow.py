@@ -102,3 +102,23 @@ def test_one_vs_rest_over_float32_children_is_checked(spark, tmp_path):
     assert caught.value.onnx_only
     spark_values = mlflow.pyfunc.load_model(path, model_config={"runtime": "spark"}).predict(request)
     assert spark_values["prediction"][1] == 2.0
+
+
+def test_a_vector_rewritten_in_place_before_a_sparse_head_still_converts(spark, tmp_path):
+    """HashingTF → VectorSizeHint → LogisticRegression: the sparse rewrite removes the dense vector the
+    hint rewrites in place; the overflow pass must not chase that column in a circle."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import HashingTF, Tokenizer, VectorSizeHint
+
+    texts = [f"w{i % 7} w{i % 3} x{i % 5}" for i in range(200)]
+    frame = pd.DataFrame({"text": texts, "label": [float(i % 3 == 0) for i in range(200)]})
+    stages = [
+        Tokenizer(inputCol="text", outputCol="tokens"),
+        HashingTF(inputCol="tokens", outputCol="tf", numFeatures=64),
+        VectorSizeHint(inputCol="tf", size=64),
+        LogisticRegression(featuresCol="tf", maxIter=10),
+    ]
+    pipeline = Pipeline(stages=stages).fit(spark.createDataFrame(frame))
+    path = str(tmp_path / "text")
+    mlflow_sparkonnx.save_model(pipeline, path, input_example=frame[["text"]], onnx="require")
+    assert flavor_block(path)["onnx_status"] == "verified"
