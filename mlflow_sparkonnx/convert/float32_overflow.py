@@ -84,7 +84,8 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
     written_from = {out: c.inputs for _, c in stages for out in c.outputs if out not in (c.inputs or ())}
     names = {n for c in columns.values() for n in (*(c.inputs or ()), *c.outputs)}
     types = _tensor_types(model, names) if candidates else {}
-    reached = _reached_from_numbers(graph)
+    producers, consumers = _graph_maps(graph)  # of the converted graph, before any check is added
+    reached = _reached_from_numbers(graph, consumers)
     builder = _Builder(graph, _opset(model))
     for stage in candidates:
         own_inputs = columns[stage.uid].inputs
@@ -101,7 +102,7 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
         if not floating_inputs or not outputs:
             continue
         if all(types[n] != _FLOAT for n in outputs) and (
-            replaced or not _computes_in_float32(graph, inputs, outputs)
+            replaced or not _computes_in_float32(producers, consumers, inputs, outputs)
         ):
             # Double outputs computed in double: an infinity there is Spark's too (exp overflow). With
             # inputs replaced by an earlier stage's, that stage's float32 nodes would count: not checked.
@@ -124,14 +125,22 @@ def add_overflow_checks(model: Any, stages: list[tuple[Any, Any]], row_checks: l
     _order_by_stage(row_checks, [s for s, _ in stages])
 
 
-def _computes_in_float32(graph: Any, inputs: list[str], outputs: list[str]) -> bool:
-    """Whether a node between ``inputs`` and ``outputs`` computes in float32 (OneVsRest's children)."""
-    producers, consumers = {}, {}
+def _graph_maps(graph: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Each tensor's producing node, and each tensor's consuming nodes."""
+    producers: dict[str, Any] = {}
+    consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.output:
             producers[name] = node
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    return producers, consumers
+
+
+def _computes_in_float32(
+    producers: dict[str, Any], consumers: dict[str, list[Any]], inputs: list[str], outputs: list[str]
+) -> bool:
+    """Whether a node between ``inputs`` and ``outputs`` computes in float32 (OneVsRest's children)."""
     downstream = _walk(inputs, lambda name: consumers.get(name, ()), lambda node: node.output)
     upstream = {
         id(node)
@@ -221,26 +230,18 @@ def _tensor_types(model: Any, names: set[str]) -> dict[str, str]:
     return {o.name: o.type for o in session.get_outputs()}
 
 
-def _reached_from_numbers(graph: Any) -> set[str]:
+def _reached_from_numbers(graph: Any, consumers: dict[str, list[Any]]) -> set[str]:
     """Tensors that carry the magnitude of a numeric graph input (stops at comparisons, NaN tests)."""
     from onnx import TensorProto
 
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
     numeric = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.INT64, TensorProto.INT32}
-    pending = [i.name for i in graph.input if i.type.tensor_type.elem_type in numeric]
-    seen = set(pending)
-    while pending:
-        for node in consumers.get(pending.pop(), ()):
-            if node.op_type in MAGNITUDE_FREE:
-                continue
-            for output in node.output:
-                if output and output not in seen:
-                    seen.add(output)
-                    pending.append(output)
-    return seen
+    start = [i.name for i in graph.input if i.type.tensor_type.elem_type in numeric]
+    passing = _walk(
+        start,
+        lambda name: [n for n in consumers.get(name, ()) if n.op_type not in MAGNITUDE_FREE],
+        lambda node: node.output,
+    )
+    return set(start) | {name for node in passing for name in node.output if name}
 
 
 def _opset(model: Any) -> int:
@@ -259,6 +260,7 @@ class _Builder:
         self._opset = opset
         self._count = 0
         self._axes: str | None = None
+        self._zero_name: str | None = None
         self._nonfinite: dict[
             str, str
         ] = {}  # per tensor: its row flag (a stage's output is the next one's input)
@@ -304,13 +306,15 @@ class _Builder:
         return self.add("ReduceSum", [x], axes=[1], keepdims=0)
 
     def _zero(self) -> str:
-        import onnx
-        from onnx import TensorProto
+        if self._zero_name is None:
+            import onnx
+            from onnx import TensorProto
 
-        name = "sparkonnx_overflow_zero"
-        if not any(i.name == name for i in self._graph.initializer):
-            self._graph.initializer.append(onnx.helper.make_tensor(name, TensorProto.FLOAT, [], [0.0]))
-        return name
+            self._zero_name = "sparkonnx_overflow_zero"
+            self._graph.initializer.append(
+                onnx.helper.make_tensor(self._zero_name, TensorProto.FLOAT, [], [0.0])
+            )
+        return self._zero_name
 
     def none(self, names: list[str]) -> str:
         """Per row: every element of the ``names`` tensors is finite."""

@@ -43,7 +43,7 @@ from mlflow_sparkonnx.convert.converters._sql_expressions import (
     translate,
 )
 from mlflow_sparkonnx.convert.converters._sql_strings import column_of
-from mlflow_sparkonnx.convert.converters._text import PLAIN_DOUBLE_LIMIT, java_double_text, version
+from mlflow_sparkonnx.convert.converters._text import PLAIN_DOUBLE_LIMIT, ints, java_double_text, version
 from mlflow_sparkonnx.sparkml.sql_statement import UnsupportedSqlError
 
 STRING = TensorProto.STRING
@@ -89,7 +89,7 @@ def _cast(ctx: Context, expression: Any, active: str | None) -> Value:
 def _matches(ctx: Context, flat: str, pattern: str) -> str:
     """``[N, 1]`` bool: the whole string matches RE2 ``pattern``."""
     found = ctx.op("RegexFullMatch", flat, version=version(ctx.container, 20), pattern=pattern)
-    return ctx.op("Unsqueeze", found, _int(ctx, 1))
+    return ctx.op("Unsqueeze", found, ints(ctx.scope, ctx.container, "sql_int", [1]))
 
 
 def _parse(ctx: Context, value: Value, valid: str) -> str:
@@ -101,7 +101,7 @@ def _parse(ctx: Context, value: Value, valid: str) -> str:
 
 
 def _string_to_integer(ctx: Context, value: Value, target: str, safe: bool, active: str | None) -> Value:
-    flat = ctx.op("Reshape", value.tensor, _int(ctx, -1), version=14)
+    flat = ctx.op("Reshape", value.tensor, ints(ctx.scope, ctx.container, "sql_int", [-1]), version=14)
     valid = _matches(ctx, flat, _INTEGER)
     number = ctx.op("Add", _parse(ctx, value, valid), ctx.const(0.0))  # "-0" is 0
     low, high = INTEGRAL_RANGES[target]
@@ -117,7 +117,7 @@ def _string_to_integer(ctx: Context, value: Value, target: str, safe: bool, acti
 
 
 def _string_to_double(ctx: Context, value: Value, safe: bool, active: str | None) -> Value:
-    flat = ctx.op("Reshape", value.tensor, _int(ctx, -1), version=14)
+    flat = ctx.op("Reshape", value.tensor, ints(ctx.scope, ctx.container, "sql_int", [-1]), version=14)
     valid = _matches(ctx, flat, _DECIMAL)
     invalid = ctx.and_(
         ctx.not_(_matches(ctx, flat, _LETTERLESS_NUMBER)), _matches(ctx, flat, _LETTERLESS_ASCII)
@@ -201,10 +201,6 @@ def _refuse(ctx: Context, flags: str | None, why: str, active: str | None) -> No
 
 def _text(ctx: Context, text: str) -> str:
     return constant(ctx.scope, ctx.container, "sql_text", STRING, [1, 1], [text.encode()])
-
-
-def _int(ctx: Context, number: int) -> str:
-    return constant(ctx.scope, ctx.container, "sql_int", INT64, [1], [number])
 
 
 def cast_handlers() -> dict[type, Any]:
